@@ -1,0 +1,5 @@
+"""Command line interface."""
+
+from .main import CommandError, main
+
+__all__ = ["CommandError", "main"]

@@ -1,0 +1,43 @@
+"""Argument helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int | None], help: str,
+                description: str | None = None) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=description or help)
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    p.set_defaults(handler=handler)
+    return p
+
+
+def config_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that fill FlurkaConfig fields (unset flags keep the preset's value)."""
+    from ..models.config import ATTENTION_KINDS, PRESETS, TASKS
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="size preset (default: tiny)")
+    p.add_argument("--task", choices=TASKS, default="classify")
+    p.add_argument("--attention", choices=ATTENTION_KINDS, default="flurka-elu")
+    for name, kind in (("num-layers", int), ("hidden-size", int), ("num-heads", int), ("low-rank", int),
+                       ("max-seq-len", int), ("num-features", int), ("vocab-size", int), ("num-labels", int),
+                       ("intermediate-size", int), ("image-size", int), ("patch-size", int),
+                       ("num-channels", int), ("seed", int), ("stabilizer", float), ("eps", float)):
+        p.add_argument(f"--{name}", type=kind, default=None)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from ..models.config import PRESETS, FlurkaConfig
+
+    fields = dict(PRESETS[args.preset])
+    fields.update(task=args.task, attention=args.attention)
+    for key in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features", "vocab_size",
+                "num_labels", "intermediate_size", "image_size", "patch_size", "num_channels", "seed",
+                "stabilizer", "eps"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    return FlurkaConfig(**fields)

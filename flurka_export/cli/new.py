@@ -1,0 +1,26 @@
+"""`flurka-export new`: a checkpoint with fresh weights from a preset or flags."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_command, config_flags, config_from_args
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models import build_model, save_pretrained
+
+    config = config_from_args(args)
+    model = build_model(config)
+    save_pretrained(model, args.output)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"wrote {args.output}: task={config.task} attention={config.attention} layers={config.num_layers} "
+          f"hidden={config.hidden_size} heads={config.num_heads} k={config.low_rank} N_max={config.max_seq_len} "
+          f"({n / 1e6:.2f}M parameters)")
+    return 0
+
+
+def register(sub: object) -> None:
+    p = add_command(sub, "new", run, "make a checkpoint with fresh weights from a preset or flags")
+    config_flags(p)
+    p.add_argument("-o", "--output", required=True, help="checkpoint directory to write")

@@ -1,0 +1,12 @@
+"""FLuRKA models in PyTorch: config, attention kinds, families, checkpoints."""
+
+from .attention import FlurkaSelfAttention, SequenceTooLongError
+from .checkpoint import CheckpointError, load_config, load_pretrained, save_pretrained
+from .config import ATTENTION_KINDS, PRESETS, TASKS, FlurkaConfig, feature_map_of, is_low_rank, uses_flurka_op
+from .families import build_model
+
+__all__ = [
+    "ATTENTION_KINDS", "PRESETS", "TASKS", "CheckpointError", "FlurkaConfig", "FlurkaSelfAttention",
+    "SequenceTooLongError", "build_model", "feature_map_of", "is_low_rank", "load_config", "load_pretrained",
+    "save_pretrained", "uses_flurka_op",
+]

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh) and run the whole test suite and the linter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+. .venv/bin/activate
+ruff check flurka_export tests benchmarks examples scripts
+python -m pytest -q -n "${PYTEST_WORKERS:-0}" "$@" 2>/dev/null || python -m pytest -q "$@"

@@ -1,0 +1,26 @@
+"""Shared test inputs: random op inputs and tiny configs."""
+
+from __future__ import annotations
+
+import torch
+
+from flurka_export.models import PRESETS, FlurkaConfig
+from flurka_export.models.random_features import draw_feature_proj
+from flurka_export.ops import NEEDS_FEATURE_PROJ
+
+
+def op_inputs(feature_map: str, b=2, nq=5, nk=7, h=2, d=8, dv=None, p=6, dtype=torch.float32, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    dv = dv or d
+    q = torch.randn(b, nq, h * d, generator=g) * scale
+    k = torch.randn(b, nk, h * d, generator=g) * scale
+    v = torch.randn(b, nk, h * dv, generator=g)
+    proj = draw_feature_proj(feature_map, h, p, d, seed) if feature_map in NEEDS_FEATURE_PROJ else None
+    cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
+    return cast(q), cast(k), cast(v), cast(proj)
+
+
+def tiny_config(**changes) -> FlurkaConfig:
+    fields = dict(PRESETS["tiny"])
+    fields.update(changes)
+    return FlurkaConfig(**fields)
