@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . .venv/bin/activate
 ruff check flurka_export tests benchmarks examples scripts
-python -m pytest -q -n "${PYTEST_WORKERS:-0}" "$@" 2>/dev/null || python -m pytest -q "$@"
+python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"

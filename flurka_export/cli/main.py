@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .. import __version__
 
-# Module names under flurka_export.cli, in the order `--help` lists them.
-COMMAND_MODULES = (
-    "new",
-)
+# Every module in flurka_export.cli with a `register(subparsers)` function is a command. These come
+# first in `--help`, in this order; any other command module follows alphabetically.
+COMMAND_ORDER = ("new", "demo", "export", "inspect", "fuse", "prepare_trt", "build_kernels", "build_plugin",
+                 "build_engine", "verify", "bench", "deploy")
+
+
+def command_modules() -> list[str]:
+    names = [m.name for m in pkgutil.iter_modules(_cli_path()) if not m.name.startswith("_")]
+    names = [n for n in names if n not in ("main", "common")]
+    return sorted(names, key=lambda n: (COMMAND_ORDER.index(n) if n in COMMAND_ORDER else len(COMMAND_ORDER), n))
+
+
+def _cli_path() -> list[str]:
+    return [str(Path(__file__).parent)]
 
 
 class CommandError(Exception):
@@ -30,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"flurka-export {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__package__}.{name}").register(sub)
+    for name in command_modules():
+        module = importlib.import_module(f"{__package__}.{name}")
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
 
 

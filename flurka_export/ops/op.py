@@ -10,10 +10,7 @@ import torch
 
 from .export_mode import current_export_mode
 from .reference import flurka_attention_reference, validate_inputs
-
-OP_DOMAIN = "com.flurka"
-OP_NAME = "FlurkaAttention"
-OP_VERSION = 1
+from .schema import OP_DOMAIN, OP_NAME, OP_VERSION
 
 
 @torch.library.custom_op("flurka::attention", mutates_args=())
