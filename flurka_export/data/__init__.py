@@ -1,0 +1,1 @@
+"""Small local data sets for the examples (generated or bundled; nothing downloaded at run time)."""

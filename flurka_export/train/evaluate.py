@@ -1,0 +1,76 @@
+"""Predictions of a PyTorch model and of its ONNX file on the same batches, side by side."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclasses.dataclass
+class PredictionReport:
+    examples: int
+    torch_accuracy: float
+    onnx_accuracy: float
+    disagreements: int  # examples where the argmax differs between the two runtimes
+    max_abs_logit_diff: float
+
+    def summary(self) -> str:
+        return (f"test accuracy  PyTorch {self.torch_accuracy:.4f}  ONNX Runtime {self.onnx_accuracy:.4f}  "
+                f"({self.examples} examples, {self.disagreements} disagreements, "
+                f"max |logit diff| {self.max_abs_logit_diff:.2e})")
+
+
+@torch.no_grad()
+def torch_predict(model: nn.Module, batches: Iterable[tuple[torch.Tensor, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, labels) over all batches; each batch is (*inputs, labels)."""
+    model.eval()
+    logits, labels = [], []
+    for *inputs, y in batches:
+        logits.append(model(*inputs).float().numpy())
+        labels.append(y.numpy())
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def onnx_predict(path: str | Path, batches: Iterable[tuple[torch.Tensor, ...]],
+                 input_names: Sequence[str] | None = None) -> np.ndarray:
+    """Logits from ONNX Runtime (CPU) for the same batches; inputs are fed by position."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = list(input_names) if input_names else [i.name for i in sess.get_inputs()]
+    out = []
+    for *inputs, _ in batches:
+        feed = {name: t.numpy() for name, t in zip(names, inputs[:len(names)], strict=True)}
+        out.append(sess.run(None, feed)[0].astype(np.float32))
+    return np.concatenate(out)
+
+
+def compare_predictions(torch_logits: np.ndarray, onnx_logits: np.ndarray, labels: np.ndarray) -> PredictionReport:
+    pt, ox = torch_logits.argmax(-1), onnx_logits.argmax(-1)
+    return PredictionReport(
+        examples=len(labels),
+        torch_accuracy=float((pt == labels).mean()),
+        onnx_accuracy=float((ox == labels).mean()),
+        disagreements=int((pt != ox).sum()),
+        max_abs_logit_diff=float(np.abs(torch_logits - onnx_logits).max()) if len(labels) else 0.0,
+    )
+
+
+def export_and_compare(checkpoint: str | Path, onnx_path: str | Path,
+                       batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]],
+                       **export_options: Any) -> PredictionReport:
+    """Export the checkpoint to ONNX, then run the same batches through PyTorch and ONNX Runtime."""
+    from .. import export_onnx
+    from ..models import load_pretrained
+
+    model = load_pretrained(checkpoint)
+    export_onnx(checkpoint, onnx_path, **export_options)
+    torch_logits, labels = torch_predict(model, batches())
+    onnx_logits = onnx_predict(onnx_path, batches())
+    return compare_predictions(torch_logits, onnx_logits, labels)
