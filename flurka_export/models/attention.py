@@ -59,8 +59,8 @@ class FlurkaSelfAttention(nn.Module):
         q = self.query(x)
         if is_low_rank(self.kind):
             # Step 1: shorten the sequence first (k.D^2 projection cost instead of N.D^2).
-            xk = torch.einsum("kn,bnd->bkd", self.E_K[:, :n].to(x.dtype), xm)
-            xv = torch.einsum("kn,bnd->bkd", self.E_V[:, :n].to(x.dtype), xm)
+            xk = self.E_K[:, :n].to(x.dtype) @ xm  # [k, N] @ [B, N, D] -> [B, k, D]
+            xv = self.E_V[:, :n].to(x.dtype) @ xm
         else:
             xk = xv = xm
         k, v = self.key(xk), self.value(xv)

@@ -37,7 +37,7 @@ def num_features(feature_map: str, head_dim: int, num_proj: int | None) -> int:
 def _favor(x: torch.Tensor, proj: torch.Tensor, is_query: bool) -> torch.Tensor:
     d = x.shape[-1]
     xs = x * d ** -0.25
-    u = torch.einsum("bhnd,hpd->bhnp", xs, proj)
+    u = xs @ proj.transpose(-1, -2)  # [B, H, N, d] @ [H, d, P]
     sq = 0.5 * (xs * xs).sum(-1, keepdim=True)
     if is_query:  # per row
         c = u.amax(dim=-1, keepdim=True)
@@ -48,7 +48,7 @@ def _favor(x: torch.Tensor, proj: torch.Tensor, is_query: bool) -> torch.Tensor:
 
 def _rfa(x: torch.Tensor, proj: torch.Tensor) -> torch.Tensor:
     xh = x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + RFA_NORM_EPS)
-    u = torch.einsum("bhnd,hpd->bhnp", xh, proj)
+    u = xh @ proj.transpose(-1, -2)
     return RFA_SCALE * torch.cat([torch.sin(u), torch.cos(u)], dim=-1)
 
 

@@ -1,0 +1,6 @@
+"""PyTorch to ONNX with com.flurka::FlurkaAttention nodes and their function bodies."""
+
+from .function_bodies import function_proto
+from .onnx_export import DTYPES, ExportError, example_inputs, export_onnx, save_model
+
+__all__ = ["DTYPES", "ExportError", "example_inputs", "export_onnx", "function_proto", "save_model"]

@@ -1,0 +1,191 @@
+"""PyTorch to ONNX: one com.flurka::FlurkaAttention node per kernel-*/flurka-* layer (custom mode)
+or the same math in standard ops (decomposed mode)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from ..models import FlurkaConfig, load_pretrained
+from ..ops import export_mode
+from ..ops.schema import OP_DOMAIN, OP_NAME, OP_VERSION
+from .function_bodies import function_proto
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+MIN_OPSET = 18
+TWO_GB = 2**31
+
+
+class ExportError(ValueError):
+    pass
+
+
+def _as_model(model_or_dir: nn.Module | str | os.PathLike) -> nn.Module:
+    if isinstance(model_or_dir, nn.Module):
+        if not isinstance(getattr(model_or_dir, "config", None), FlurkaConfig):
+            raise ExportError("the model has no FlurkaConfig in .config; build it with flurka_export.models.build_model")
+        return model_or_dir
+    return load_pretrained(model_or_dir)
+
+
+def example_inputs(config: FlurkaConfig, batch: int = 2, seq_len: int | None = None,
+                   dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Inputs that fit the model, named as in the ONNX graph."""
+    if config.task == "image":
+        s = config.image_size
+        return {"pixel_values": torch.randn(batch, config.num_channels, s, s, dtype=dtype)}
+    n = seq_len or min(8, config.max_seq_len)
+    ids = torch.randint(0, config.vocab_size, (batch, n))
+    return {"input_ids": ids, "attention_mask": torch.ones(batch, n, dtype=torch.int64)}
+
+
+def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    if config.task == "image":
+        return {"pixel_values": {0: batch}}
+    seq = torch.export.Dim("sequence", min=1, max=max_seq_len)
+    return {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+
+
+def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> int:
+    if dtype not in DTYPES:
+        raise ExportError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+    if attention_op not in ("custom", "decomposed"):
+        raise ExportError(f"unknown attention_op {attention_op!r}; allowed: custom, decomposed")
+    if not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} is not supported; allowed: {MIN_OPSET} and newer")
+    n_max = config.max_seq_len
+    if max_seq_len is None:
+        return n_max
+    if max_seq_len < 2 or max_seq_len > n_max:
+        raise ExportError(f"max_seq_len={max_seq_len} is outside the model's range: 2 to N_max={n_max}")
+    return max_seq_len
+
+
+def _add_function_bodies(model: onnx.ModelProto, opset: int) -> int:
+    """Tag each FlurkaAttention node with its feature map overload and attach the bodies it needs."""
+    used = set()
+    for node in model.graph.node:
+        if node.domain == OP_DOMAIN and node.op_type == OP_NAME:
+            fmap = next(a.s.decode() for a in node.attribute if a.name == "feature_map")
+            node.overload = fmap
+            used.add(fmap)
+            scope = _module_scope(node)
+            if scope:  # "encoder.layers.0.attention/FlurkaAttention": reports name layers by it
+                node.name = f"{scope}/{OP_NAME}"
+    present = {(f.domain, f.name, f.overload) for f in model.functions}
+    for fmap in sorted(used):
+        if (OP_DOMAIN, OP_NAME, fmap) not in present:
+            model.functions.append(function_proto(fmap, opset))
+    imports = {i.domain: i for i in model.opset_import}
+    if used and OP_DOMAIN not in imports:
+        model.opset_import.append(onnx.helper.make_opsetid(OP_DOMAIN, OP_VERSION))
+    elif OP_DOMAIN in imports:
+        imports[OP_DOMAIN].version = OP_VERSION
+    model.ir_version = max(model.ir_version, 10)  # function overloads need IR 10
+    return sum(1 for n in model.graph.node if n.domain == OP_DOMAIN)
+
+
+def _module_scope(node: onnx.NodeProto) -> str | None:
+    import ast
+
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                return None
+            return scopes[-2] if len(scopes) >= 2 else None
+    return None
+
+
+def _strip_debug_metadata(model: onnx.ModelProto) -> None:
+    """Drop exporter stack traces (they hold local file paths and bloat the file)."""
+    for node in model.graph.node:
+        keep = [p for p in node.metadata_props if p.key not in ("pkg.torch.onnx.stack_trace", "pkg.torch.onnx.fx_node")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+
+
+def save_model(model: onnx.ModelProto, path: Path, external_data: bool | None = None) -> None:
+    """Write atomically; models over 2 GB go to external data beside the file (<name>.data)."""
+    if external_data is None:
+        external_data = model.ByteSize() >= TWO_GB or sum(t.ByteSize() for t in model.graph.initializer) >= TWO_GB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        data_name = path.name + ".data"
+        onnx.save_model(model, tmp / path.name, save_as_external_data=external_data, all_tensors_to_one_file=True,
+                        location=data_name, size_threshold=1024)
+        if external_data:
+            os.replace(tmp / data_name, path.parent / data_name)
+        os.replace(tmp / path.name, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_onnx(
+    model_or_checkpoint_dir: nn.Module | str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    opset: int = 20,
+    dtype: str = "fp32",
+    attention_op: str = "custom",
+    max_seq_len: int | None = None,
+    external_data: bool | None = None,
+    check: bool = True,
+) -> Path:
+    """Export a FLuRKA model (or a checkpoint directory) to ONNX at `path`; returns the path.
+
+    Batch and sequence length are dynamic, the sequence up to `max_seq_len` (default N_max).
+    """
+    model = _as_model(model_or_checkpoint_dir)
+    config: FlurkaConfig = model.config
+    n_max = _check_options(config, opset, dtype, attention_op, max_seq_len)
+    path = Path(path)
+    torch_dtype = DTYPES[dtype]
+    model = model.eval()
+    if torch_dtype != torch.float32:
+        import copy
+
+        model = copy.deepcopy(model).to(torch_dtype)
+    inputs = example_inputs(config, dtype=torch_dtype)
+    with export_mode(attention_op), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            model, (), kwargs=inputs, dynamo=True, opset_version=opset,
+            input_names=list(inputs), output_names=["logits"],
+            dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
+        )
+    onnx_model = program.model_proto
+    _add_function_bodies(onnx_model, opset)
+    _strip_debug_metadata(onnx_model)
+    onnx_model.producer_name = "flurka-export"
+    meta = {"flurka.config": config_to_json(config), "flurka.dtype": dtype, "flurka.attention_op": attention_op,
+            "flurka.max_seq_len": str(n_max)}
+    onnx.helper.set_model_props(onnx_model, meta)
+    if check:
+        _check(onnx_model)
+    save_model(onnx_model, path, external_data)
+    return path
+
+
+def config_to_json(config: FlurkaConfig) -> str:
+    import json
+
+    return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def _check(model: onnx.ModelProto) -> None:
+    if model.ByteSize() < TWO_GB:
+        onnx.checker.check_model(model, full_check=True)
