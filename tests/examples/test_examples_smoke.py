@@ -1,0 +1,61 @@
+"""Each example end to end with tiny settings (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _has_exporter() -> bool:
+    try:
+        from flurka_export.export import export_onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_exporter = pytest.mark.skipif(not _has_exporter(), reason="flurka_export.export (ONNX exporter) not available")
+
+LISTOPS_TINY = ["--max-len", "40", "--min-len", "8", "--train-size", "64", "--val-size", "16", "--test-size", "32",
+                "--minutes", "1", "--max-steps", "4", "--batch-size", "16", "--low-rank", "8", "--no-progress"]
+
+
+@needs_exporter
+def test_listops_example_exports_and_agrees(tmp_path):
+    res = _load("train_listops").main([*LISTOPS_TINY, "--out-dir", str(tmp_path / "run")])
+    assert res["steps"] == 4 and len(res["history"]) >= 1
+    assert (tmp_path / "run" / "checkpoint" / "config.json").is_file()
+    assert (tmp_path / "run" / "listops.onnx").is_file() and (tmp_path / "run" / "results.json").is_file()
+    assert res["disagreements"] == 0
+    assert res["test_accuracy_torch"] == res["test_accuracy_onnx"]
+
+
+def test_listops_example_convert_from(tmp_path, capsys):
+    mod = _load("train_listops")
+    mod.main([*LISTOPS_TINY, "--attention", "softmax", "--no-onnx", "--out-dir", str(tmp_path / "softmax")])
+    res = mod.main([*LISTOPS_TINY, "--attention", "flurka-elu", "--no-onnx", "--out-dir", str(tmp_path / "up"),
+                    "--convert-from", str(tmp_path / "softmax" / "checkpoint")])
+    out = capsys.readouterr().out
+    assert "softmax -> flurka-elu" in out
+    assert "source_test_accuracy" in res and "converted_test_accuracy_before_finetune" in res
+
+
+@needs_exporter
+def test_digits_example_exports_and_agrees(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits example reads scikit-learn's bundled digits")
+    res = _load("train_digits").main(["--max-steps", "3", "--minutes", "1", "--no-progress",
+                                      "--out-dir", str(tmp_path / "run")])
+    assert res["steps"] == 3
+    assert (tmp_path / "run" / "digits.onnx").is_file()
+    assert res["disagreements"] == 0
