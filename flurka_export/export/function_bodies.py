@@ -145,3 +145,27 @@ def function_proto(feature_map: str, opset: int = 20) -> onnx.FunctionProto:
         if imp.domain in ("", "ai.onnx"):
             imp.version = opset
     return fn
+
+
+def attach_function_bodies(model: onnx.ModelProto, opset: int) -> int:
+    """Tag each FlurkaAttention node with its feature-map overload, attach the bodies it needs and
+    the com.flurka opset import. Returns the number of FlurkaAttention nodes."""
+    used = set()
+    count = 0
+    for node in model.graph.node:
+        if node.domain == OP_DOMAIN and node.op_type == OP_NAME:
+            fmap = next(a.s.decode() for a in node.attribute if a.name == "feature_map")
+            node.overload = fmap
+            used.add(fmap)
+            count += 1
+    present = {(f.domain, f.name, f.overload) for f in model.functions}
+    for fmap in sorted(used):
+        if (OP_DOMAIN, OP_NAME, fmap) not in present:
+            model.functions.append(function_proto(fmap, opset))
+    imports = {i.domain: i for i in model.opset_import}
+    if used and OP_DOMAIN not in imports:
+        model.opset_import.append(helper.make_opsetid(OP_DOMAIN, OP_VERSION))
+    elif OP_DOMAIN in imports:
+        imports[OP_DOMAIN].version = OP_VERSION
+    model.ir_version = max(model.ir_version, 10)  # function overloads need IR 10
+    return count

@@ -17,8 +17,8 @@ from torch import nn
 
 from ..models import FlurkaConfig, load_pretrained
 from ..ops import export_mode
-from ..ops.schema import OP_DOMAIN, OP_NAME, OP_VERSION
-from .function_bodies import function_proto
+from ..ops.schema import OP_DOMAIN, OP_NAME
+from .function_bodies import attach_function_bodies
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
@@ -71,28 +71,13 @@ def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: s
     return max_seq_len
 
 
-def _add_function_bodies(model: onnx.ModelProto, opset: int) -> int:
-    """Tag each FlurkaAttention node with its feature map overload and attach the bodies it needs."""
-    used = set()
+def _name_flurka_nodes(model: onnx.ModelProto) -> None:
+    """Name each FlurkaAttention node after its module ("encoder.layers.0.attention/FlurkaAttention")."""
     for node in model.graph.node:
         if node.domain == OP_DOMAIN and node.op_type == OP_NAME:
-            fmap = next(a.s.decode() for a in node.attribute if a.name == "feature_map")
-            node.overload = fmap
-            used.add(fmap)
             scope = _module_scope(node)
-            if scope:  # "encoder.layers.0.attention/FlurkaAttention": reports name layers by it
+            if scope:
                 node.name = f"{scope}/{OP_NAME}"
-    present = {(f.domain, f.name, f.overload) for f in model.functions}
-    for fmap in sorted(used):
-        if (OP_DOMAIN, OP_NAME, fmap) not in present:
-            model.functions.append(function_proto(fmap, opset))
-    imports = {i.domain: i for i in model.opset_import}
-    if used and OP_DOMAIN not in imports:
-        model.opset_import.append(onnx.helper.make_opsetid(OP_DOMAIN, OP_VERSION))
-    elif OP_DOMAIN in imports:
-        imports[OP_DOMAIN].version = OP_VERSION
-    model.ir_version = max(model.ir_version, 10)  # function overloads need IR 10
-    return sum(1 for n in model.graph.node if n.domain == OP_DOMAIN)
 
 
 def _module_scope(node: onnx.NodeProto) -> str | None:
@@ -168,7 +153,8 @@ def export_onnx(
             dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
         )
     onnx_model = program.model_proto
-    _add_function_bodies(onnx_model, opset)
+    _name_flurka_nodes(onnx_model)
+    attach_function_bodies(onnx_model, opset)
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     meta = {"flurka.config": config_to_json(config), "flurka.dtype": dtype, "flurka.attention_op": attention_op,
