@@ -111,7 +111,7 @@ class ListOpsSplit:
         return len(self.labels)
 
     def batches(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, bucket: bool = False,
-                max_seq_len: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                max_seq_len: int | None = None, pad_to_multiple: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(input_ids, attention_mask, labels) padded to the batch's longest example (CLS first).
 
         Padding only to the batch maximum keeps the CPU cost near the real token count; `bucket`
@@ -132,14 +132,18 @@ class ListOpsSplit:
             if shuffle:
                 rng.shuffle(groups)
         for idx in groups:
-            yield collate([self.sequences[j] for j in idx], [self.labels[j] for j in idx], max_seq_len)
+            yield collate([self.sequences[j] for j in idx], [self.labels[j] for j in idx], max_seq_len,
+                          pad_to_multiple=pad_to_multiple)
 
 
-def collate(seqs: Sequence[Sequence[int]], labels: Sequence[int],
-            max_seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate(seqs: Sequence[Sequence[int]], labels: Sequence[int], max_seq_len: int | None = None, *,
+            pad_to_multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n = max(len(s) for s in seqs) + 1
     if max_seq_len is not None and n > max_seq_len:
         raise ValueError(f"an example has {n} tokens with CLS, more than max_seq_len={max_seq_len}")
+    n = -(-n // pad_to_multiple) * pad_to_multiple
+    if max_seq_len is not None:
+        n = min(n, max_seq_len)
     ids = torch.full((len(seqs), n), PAD_ID, dtype=torch.int64)
     mask = torch.zeros((len(seqs), n), dtype=torch.int64)
     for r, s in enumerate(seqs):
