@@ -63,3 +63,9 @@ def test_bad_arguments():
         make_split("dev", 1)
     with pytest.raises(ValueError, match="min_len"):
         make_split("train", 1, min_len=10, max_len=5)
+
+
+def test_pad_to_multiple_is_capped_by_max_seq_len():
+    ids, mask, _ = collate([[2, 3], [4]], [0, 1], pad_to_multiple=4)
+    assert ids.shape == (2, 4) and mask.tolist() == [[1, 1, 1, 0], [1, 1, 0, 0]]
+    assert collate([[2, 3]], [0], max_seq_len=3, pad_to_multiple=64)[0].shape == (1, 3)
