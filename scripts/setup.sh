@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with pinned CPU torch and the project (editable, with dev extras). Idempotent.
+# Create .venv with pinned CPU torch and the project (editable, with every extra the tests use). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -7,8 +7,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install -q --upgrade pip 2>/dev/null || true
+pip_quiet() {  # pip without the noise of this machine's unused local index entries; fails if pip fails
+  python -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }
+  return "${PIPESTATUS[0]}"
+}
 # Pin the CPU build of torch: a bare requirement can pull a multi-GB CUDA build.
-python -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
-python -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
-python -c "import flurka_export, torch, onnxruntime, triton" 
+pip_quiet "torch==2.13.0"
+pip_quiet -e ".[dev,flax,examples]"
+python -c "import flurka_export, torch, onnxruntime, triton"
