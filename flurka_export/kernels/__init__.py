@@ -1,13 +1,10 @@
-"""Fused Triton kernels for FlurkaAttention (placeholder until the kernel issue lands)."""
+"""Fused Triton kernels for FlurkaAttention (forward): `flurka_attention_triton` and `kernel_supports`.
+
+Importing this package does not import triton; the kernels are wrapped on first use.
+"""
 
 from __future__ import annotations
 
-import torch
+from .launch import HEAD_DIMS, flurka_attention_triton, kernel_config, kernel_supports
 
-
-def kernel_supports(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, num_heads: int) -> bool:
-    return False
-
-
-def flurka_attention_triton(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    raise NotImplementedError("the fused Triton kernel is not built yet")
+__all__ = ["HEAD_DIMS", "flurka_attention_triton", "kernel_config", "kernel_supports"]
