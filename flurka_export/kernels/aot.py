@@ -1,0 +1,234 @@
+"""Ahead-of-time build of the fused kernels for the TensorRT plugin (no GPU needed).
+
+`build_kernels(out_dir, archs)` compiles every specialisation (feature map x dtype x d x dv) of the
+kernels in flurka_fwd.py with `triton.compile(ASTSource(...), target=GPUTarget("cuda", arch, 32))`
+to a cubin per arch, plus PTX for forward compatibility, and writes into out_dir:
+
+- flurka_attention_launch.h  the public C API (CUDA driver API only)
+- flurka_attention_launch.c  the launcher: picks an image for the device, loads it once per context
+- flurka_kernels.h / flurka_kernels.c  the images as C arrays and the table describing them
+- manifest.json  the same table for tools and tests
+
+The generated C needs only cuda.h and libcuda (plus libc/pthread).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import multiprocessing
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..ops.feature_maps import FEATURE_MAPS
+from . import c_sources
+from .launch import FMAP_CODES, HEAD_DIMS, kernel_config
+
+DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")  # = flurka_dtype_t order
+DTYPE_CODES: dict[str, int] = {name: i for i, name in enumerate(DTYPES)}
+KINDS: tuple[str, ...] = ("favor_key_max", "kv_state", "query_out")  # = FLURKA_KERNEL_* in flurka_kernels.h
+DEFAULT_ARCHS: tuple[int, ...] = (80, 86, 89, 90)
+# Opt-in shared memory per block (bytes) by compute capability: a kernel above it cannot launch there.
+MAX_SHARED: dict[int, int] = {70: 98304, 75: 65536, 80: 166912, 86: 101376, 87: 166912, 89: 101376, 90: 232448,
+                              100: 232448, 103: 232448, 120: 101376}
+
+# Runtime (non-constexpr) arguments of each kernel, in order, with their Triton types; "T" is the
+# input dtype. The C launcher passes exactly these, then Triton's trailing scratch pointers.
+RUNTIME_ARGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "favor_key_max": (("k_ptr", "*T"), ("w_ptr", "*T"), ("c_ptr", "*fp32"), ("H", "i32"), ("Nk", "i32"),
+                      ("P", "i32")),
+    "kv_state": (("k_ptr", "*T"), ("v_ptr", "*T"), ("w_ptr", "*T"), ("c_ptr", "*fp32"), ("s_ptr", "*fp32"),
+                 ("z_ptr", "*fp32"), ("H", "i32"), ("Nk", "i32"), ("P", "i32"), ("stabilizer", "fp32")),
+    "query_out": (("q_ptr", "*T"), ("w_ptr", "*T"), ("s_ptr", "*fp32"), ("z_ptr", "*fp32"), ("o_ptr", "*T"),
+                  ("H", "i32"), ("Nq", "i32"), ("P", "i32"), ("stabilizer", "fp32"), ("eps", "fp32")),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One kernel specialisation (what the C table is keyed on)."""
+
+    kind: str
+    feature_map: str
+    dtype: str
+    d: int
+    dv: int  # 0 for favor_key_max (does not depend on dv)
+
+    def constexprs(self) -> dict[str, Any]:
+        cfg = kernel_config(self.feature_map, self.dtype, self.d, self.dv or self.d)
+        c: dict[str, Any] = {"D": self.d, "IEEE": self.dtype == "fp32", "UPCAST": False}
+        if self.kind == "favor_key_max":
+            c.update(BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"])
+        else:
+            c.update(FMAP=FMAP_CODES[self.feature_map], DV=self.dv, BLOCK_F=cfg["BLOCK_F"])
+            c["BLOCK_K" if self.kind == "kv_state" else "BLOCK_N"] = cfg["BLOCK_K" if self.kind == "kv_state" else "BLOCK_N"]
+        return c
+
+
+def all_specs(feature_maps: Iterable[str] = FEATURE_MAPS, dtypes: Iterable[str] = DTYPES,
+              head_dims: Iterable[int] = HEAD_DIMS, value_dims: Iterable[int] | None = None) -> list[Spec]:
+    """Every specialisation the C launcher can need for these feature maps, dtypes and head dims."""
+    head_dims = tuple(head_dims)
+    value_dims = head_dims if value_dims is None else tuple(value_dims)
+    specs: list[Spec] = []
+    for fm in feature_maps:
+        for dt in dtypes:
+            for d in head_dims:
+                if fm == "favor":
+                    specs.append(Spec("favor_key_max", fm, dt, d, 0))
+                for dv in value_dims:
+                    specs.append(Spec("kv_state", fm, dt, d, dv))
+                    specs.append(Spec("query_out", fm, dt, d, dv))
+    return specs
+
+
+def _compile_one(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime.jit import JITFunction
+
+    from . import flurka_fwd
+
+    fn = JITFunction(getattr(flurka_fwd, spec.kind))  # not triton.jit: must compile even under TRITON_INTERPRET
+    constexprs = spec.constexprs()
+    signature: dict[str, str] = {}
+    for name, ty in RUNTIME_ARGS[spec.kind]:
+        signature[name] = ty.replace("T", spec.dtype)
+    for name in fn.arg_names:
+        if name not in signature:
+            signature[name] = "constexpr"
+    # Pointers are 16-byte aligned (the launcher checks): lets Triton vectorise loads and stores.
+    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names) if signature[name].startswith("*")}
+    src = triton.compiler.ASTSource(fn, signature, constexprs, attrs)
+    cfg = kernel_config(spec.feature_map, spec.dtype, spec.d, spec.dv or spec.d)
+    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32),
+                              options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
+    md = compiled.metadata
+    for field in ("global_scratch_size", "profile_scratch_size"):
+        if getattr(md, field, 0):
+            raise RuntimeError(f"{spec} sm_{arch}: {field}={getattr(md, field)}; the C launcher passes no scratch")
+    ptx = compiled.asm["ptx"]
+    if isinstance(ptx, bytes):
+        ptx = ptx.decode()
+    m = re.search(r"\.entry\s+(\w+)\s*\(([^)]*)\)", ptx, re.S)
+    if not m:
+        raise RuntimeError(f"{spec} sm_{arch}: no .entry in the PTX")
+    num_params = len(re.findall(r"\.param\s", m.group(2)))
+    num_args = len(RUNTIME_ARGS[spec.kind])
+    if num_params < num_args:
+        raise RuntimeError(f"{spec} sm_{arch}: PTX has {num_params} params, expected at least {num_args}")
+    shared = int(md.shared)
+    limit = MAX_SHARED.get(arch, 101376)
+    if shared > limit:
+        raise RuntimeError(f"{spec} needs {shared} bytes of shared memory, sm_{arch} allows {limit}: retune kernel_config")
+    return {
+        "spec": dataclasses.asdict(spec), "arch": arch, "name": m.group(1), "cubin": compiled.asm["cubin"],
+        "ptx": ptx if want_ptx else None, "shared": shared, "num_warps": int(md.num_warps),
+        "num_params": num_params, "block_n": cfg["BLOCK_N"], "block_f": cfg["BLOCK_F"],
+    }
+
+
+def _ptx_arch(archs: Sequence[int]) -> int:
+    # Triton targets sm_90a/sm_100a (arch-specific, not forward compatible) from 90 up, so the
+    # newest arch below 90 gives the PTX that future GPUs can JIT; without one, the newest arch.
+    portable = [a for a in archs if a < 90]
+    return max(portable) if portable else max(archs)
+
+
+def compile_all(specs: Sequence[Spec], archs: Sequence[int], jobs: int | None = None,
+                log: Any = None) -> list[dict[str, Any]]:
+    ptx_arch = _ptx_arch(archs)
+    work = [(s, a, a == ptx_arch) for a in archs for s in specs]
+    jobs = jobs or max(1, min(len(work), os.cpu_count() or 1))
+    results: list[dict[str, Any]] = []
+    if jobs == 1:
+        for i, w in enumerate(work):
+            results.append(_compile_one(*w))
+            if log:
+                log(f"[{i + 1}/{len(work)}] {w[0].kind} {w[0].feature_map} {w[0].dtype} d={w[0].d} dv={w[0].dv} sm_{w[1]}")
+        return results
+    # spawn, not fork: the parent may hold torch/triton threads.
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_compile_one, *w) for w in work]
+        for i, f in enumerate(futures):
+            results.append(f.result())
+            if log and ((i + 1) % 25 == 0 or i + 1 == len(work)):
+                log(f"compiled {i + 1}/{len(work)}")
+    return results
+
+
+def _c_words(data: bytes) -> str:
+    # 64-bit words: 8x fewer initialisers than bytes keeps compile times sane; also 8-byte aligned.
+    data = data + b"\0" * (-len(data) % 8)
+    words = [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data), 8)]
+    lines = []
+    for i in range(0, len(words), 6):
+        lines.append(", ".join(f"0x{w:016x}ull" for w in words[i:i + 6]))
+    return ",\n".join(lines)
+
+
+def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], archs: Sequence[int]) -> dict[str, Any]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "flurka_attention_launch.h").write_text(c_sources.LAUNCH_H)
+    (out / "flurka_attention_launch.c").write_text(c_sources.LAUNCH_C)
+    (out / "flurka_kernels.h").write_text(c_sources.KERNELS_H)
+    parts = [c_sources.KERNELS_C_PRELUDE]
+    rows = []
+    manifest_images = []
+    for r in results:
+        images = [("cubin", r["arch"], r["cubin"])]
+        if r["ptx"] is not None:
+            images.append(("ptx", r["arch"], r["ptx"].encode() + b"\0"))  # PTX is loaded as a C string
+        for fmt, arch, blob in images:
+            var = f"flurka_img_{len(rows)}"
+            parts.append(f"static const unsigned long long {var}[] = {{\n{_c_words(blob)}\n}};\n")
+            s = r["spec"]
+            rows.append(
+                f"  {{{KINDS.index(s['kind'])}, {FMAP_CODES[s['feature_map']]}, {DTYPE_CODES[s['dtype']]}, "
+                f"{s['d']}, {s['dv']}, {arch}, {1 if fmt == 'ptx' else 0}, {var}, {len(blob)}u, "
+                f"\"{r['name']}\", {r['shared']}, {r['num_warps']}, {r['num_params']}, {r['block_n']}, {r['block_f']}}}"
+            )
+            manifest_images.append({**s, "arch": arch, "format": fmt, "bytes": len(blob), "shared": r["shared"],
+                                    "num_warps": r["num_warps"], "num_params": r["num_params"],
+                                    "block_n": r["block_n"], "block_f": r["block_f"]})
+    parts.append("const flurka_kernel_image_t flurka_kernel_images[] = {\n" + ",\n".join(rows) + "\n};\n")
+    parts.append(f"const int flurka_kernel_image_count = {len(rows)};\n")
+    (out / "flurka_kernels.c").write_text("\n".join(parts))
+    manifest = {"archs": list(archs), "ptx_arch": _ptx_arch(archs), "images": manifest_images,
+                "files": ["flurka_attention_launch.h", "flurka_attention_launch.c", "flurka_kernels.h",
+                          "flurka_kernels.c"]}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def build_kernels(out_dir: str | os.PathLike[str], archs: Sequence[int] = DEFAULT_ARCHS, *,
+                  feature_maps: Iterable[str] = FEATURE_MAPS, dtypes: Iterable[str] = DTYPES,
+                  head_dims: Iterable[int] = HEAD_DIMS, value_dims: Iterable[int] | None = None,
+                  jobs: int | None = None, log: Any = None) -> dict[str, Any]:
+    """Compile the specialisations for `archs` and write the C sources into out_dir; returns the manifest."""
+    archs = sorted(set(int(a) for a in archs))
+    if not archs:
+        raise ValueError("no --arch given")
+    for a in archs:
+        if a < 80:
+            raise ValueError(f"arch {a} is not supported (Triton targets sm_80 and newer); allowed: 80 and up")
+    feature_maps = tuple(feature_maps)
+    for fm in feature_maps:
+        if fm not in FEATURE_MAPS:
+            raise ValueError(f"unknown feature_map {fm!r}; allowed: {', '.join(FEATURE_MAPS)}")
+    dtypes = tuple(dtypes)
+    for dt in dtypes:
+        if dt not in DTYPES:
+            raise ValueError(f"unknown dtype {dt!r}; allowed: {', '.join(DTYPES)}")
+    for hd in tuple(head_dims) + tuple(value_dims or ()):
+        if hd not in HEAD_DIMS:
+            raise ValueError(f"head dim {hd} not supported; allowed: {', '.join(map(str, HEAD_DIMS))}")
+    specs = all_specs(feature_maps, dtypes, head_dims, value_dims)
+    results = compile_all(specs, archs, jobs=jobs, log=log)
+    return write_sources(results, out_dir, archs)
