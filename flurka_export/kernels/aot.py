@@ -87,6 +87,16 @@ def all_specs(feature_maps: Iterable[str] = FEATURE_MAPS, dtypes: Iterable[str] 
 
 
 def _compile_one(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
+    # Triton's code generator misbehaves under TRITON_INTERPRET=1 (set by the kernel tests): compile without it.
+    saved = os.environ.pop("TRITON_INTERPRET", None)
+    try:
+        return _compile(spec, arch, want_ptx)
+    finally:
+        if saved is not None:
+            os.environ["TRITON_INTERPRET"] = saved
+
+
+def _compile(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.runtime.jit import JITFunction
@@ -145,20 +155,20 @@ def compile_all(specs: Sequence[Spec], archs: Sequence[int], jobs: int | None = 
     work = [(s, a, a == ptx_arch) for a in archs for s in specs]
     jobs = jobs or max(1, min(len(work), os.cpu_count() or 1))
     results: list[dict[str, Any]] = []
-    if jobs == 1:
-        for i, w in enumerate(work):
-            results.append(_compile_one(*w))
-            if log:
-                log(f"[{i + 1}/{len(work)}] {w[0].kind} {w[0].feature_map} {w[0].dtype} d={w[0].d} dv={w[0].dv} sm_{w[1]}")
-        return results
-    # spawn, not fork: the parent may hold torch/triton threads.
+    # Always in fresh spawned processes without TRITON_INTERPRET: a triton imported in interpreter
+    # mode (the kernel tests) cannot compile, and fork would copy the parent's torch/triton threads.
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_compile_one, *w) for w in work]
-        for i, f in enumerate(futures):
-            results.append(f.result())
-            if log and ((i + 1) % 25 == 0 or i + 1 == len(work)):
-                log(f"compiled {i + 1}/{len(work)}")
+    saved = os.environ.pop("TRITON_INTERPRET", None)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_compile_one, *w) for w in work]
+            for i, f in enumerate(futures):
+                results.append(f.result())
+                if log and ((i + 1) % 25 == 0 or i + 1 == len(work)):
+                    log(f"compiled {i + 1}/{len(work)}")
+    finally:
+        if saved is not None:
+            os.environ["TRITON_INTERPRET"] = saved
     return results
 
 
@@ -232,3 +242,37 @@ def build_kernels(out_dir: str | os.PathLike[str], archs: Sequence[int] = DEFAUL
     specs = all_specs(feature_maps, dtypes, head_dims, value_dims)
     results = compile_all(specs, archs, jobs=jobs, log=log)
     return write_sources(results, out_dir, archs)
+
+
+def find_cuda_include() -> Path | None:
+    """A directory holding the CUDA driver API's cuda.h: $CUDA_HOME, $CUDA_PATH, /usr/local/cuda, nvcc's
+    toolkit, then the copy bundled with triton. (Not /usr/include/linux/cuda.h: that is the Coda file system's.)"""
+    import shutil
+
+    candidates: list[Path] = []
+    for var in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"):
+        if os.environ.get(var):
+            candidates.append(Path(os.environ[var]) / "include")
+    candidates.append(Path("/usr/local/cuda/include"))
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        real = Path(nvcc).resolve()
+        candidates.append(real.parent.parent / "include")
+        try:  # a wrapper script: look for the toolkit path it names
+            text = real.read_text(errors="ignore")[:4096]
+            for m in re.finditer(r"(/[\w./-]+)/bin/nvcc", text):
+                candidates.append(Path(m.group(1)) / "include")
+        except OSError:
+            pass
+    candidates.extend(sorted(Path("/usr/local").glob("cuda-*/include"), reverse=True))
+    try:
+        import triton
+
+        candidates.append(Path(triton.__file__).parent / "backends" / "nvidia" / "include")
+    except ImportError:
+        pass
+    for c in candidates:
+        header = c / "cuda.h"
+        if header.is_file() and "cuLaunchKernel" in header.read_text(errors="ignore"):
+            return c
+    return None

@@ -1,0 +1,102 @@
+"""Ahead-of-time build: `flurka-export build-kernels` for one arch and a subset of specialisations, the
+table it writes, and the generated C launcher compiled with gcc against cuda.h (no GPU needed)."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from flurka_export.cli.main import main
+from flurka_export.kernels.aot import all_specs, find_cuda_include
+
+pytest.importorskip("triton")
+
+# The C API the TensorRT plugin codes against (must stay exactly this).
+API = [
+    "typedef enum { FLURKA_DTYPE_FP32 = 0, FLURKA_DTYPE_FP16 = 1, FLURKA_DTYPE_BF16 = 2 } flurka_dtype_t;",
+    "typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3 } flurka_feature_map_t;",
+    "size_t flurka_attention_workspace_size(const flurka_attention_params_t* p);",
+    "int flurka_attention_supported(const flurka_attention_params_t* p);",
+    "const char* flurka_attention_error_string(int code);",
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aot")
+    rc = main(["build-kernels", "--arch", "90", "-o", str(out), "--feature-maps", "relu,favor", "--dtypes", "fp16",
+               "--head-dims", "64", "--value-dims", "64,32", "-j", "1", "-q"])
+    assert rc == 0
+    return out
+
+
+def test_full_specialisation_count():
+    specs = all_specs()
+    # 4 feature maps x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + favor's key max per dtype and d.
+    assert len(specs) == 4 * 3 * 3 * 3 * 2 + 3 * 3
+    assert len(set(specs)) == len(specs)
+
+
+def test_table_covers_the_requested_specialisations(built):
+    manifest = json.loads((built / "manifest.json").read_text())
+    assert manifest["archs"] == [90] and manifest["ptx_arch"] == 90
+    have = {(i["kind"], i["feature_map"], i["dtype"], i["d"], i["dv"], i["format"]) for i in manifest["images"]}
+    want = set()
+    for fmt in ("cubin", "ptx"):
+        want.add(("favor_key_max", "favor", "fp16", 64, 0, fmt))
+        for fm in ("relu", "favor"):
+            for dv in (64, 32):
+                want |= {("kv_state", fm, "fp16", 64, dv, fmt), ("query_out", fm, "fp16", 64, dv, fmt)}
+    assert have == want
+    for im in manifest["images"]:
+        assert im["num_warps"] == 4 and im["shared"] <= 232448 and im["bytes"] > 1000
+        assert im["num_params"] >= 6  # runtime args + Triton's trailing scratch pointers
+    table = (built / "flurka_kernels.c").read_text()
+    assert table.count('"query_out"') == 8 and f"flurka_kernel_image_count = {len(have)};" in table
+
+
+def test_header_has_the_plugin_api(built):
+    header = re.sub(r"\s+", " ", (built / "flurka_attention_launch.h").read_text())
+    for line in API:
+        assert re.sub(r"\s+", " ", line) in header
+    assert "int flurka_attention_launch(const flurka_attention_params_t* p, const void* query, const void* key, " \
+           "const void* value, const void* feature_proj, void* output, void* workspace, size_t workspace_size, " \
+           "CUstream stream);" in header
+    assert "int batch, num_heads, q_len, kv_len, head_dim, value_dim, num_proj; flurka_dtype_t dtype; " \
+           "flurka_feature_map_t feature_map; float stabilizer, eps;" in header
+    # Only cuda.h (plus the C library) is needed.
+    for f in ("flurka_attention_launch.h", "flurka_attention_launch.c", "flurka_kernels.c", "flurka_kernels.h"):
+        includes = set(re.findall(r'#include [<"]([^>"]+)[>"]', (built / f).read_text()))
+        assert includes <= {"cuda.h", "stddef.h", "stdint.h", "stdlib.h", "pthread.h", "windows.h",
+                            "flurka_attention_launch.h", "flurka_kernels.h"}, includes
+
+
+def test_generated_c_compiles(built, tmp_path):
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler (gcc/cc) on PATH")
+    include = find_cuda_include()
+    if include is None:
+        pytest.skip("no CUDA headers (cuda.h) found: set CUDA_HOME, or install the CUDA toolkit")
+    for src in ("flurka_attention_launch.c", "flurka_kernels.c"):
+        cmd = [cc, "-c", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", f"-I{include}", str(built / src),
+               "-o", str(tmp_path / (src + ".o"))]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
+    # C++ (the TensorRT plugin) includes the header too.
+    cxx = shutil.which("g++")
+    if cxx:
+        (tmp_path / "use.cpp").write_text('#include "flurka_attention_launch.h"\nint f() { return FLURKA_OK; }\n')
+        r = subprocess.run([cxx, "-c", f"-I{include}", f"-I{built}", str(tmp_path / "use.cpp"), "-o",
+                            str(tmp_path / "use.o")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    # Undefined symbols of the launcher: cu* driver functions, the kernel table and libc only.
+    nm = shutil.which("nm")
+    if nm:
+        out = subprocess.run([nm, "-u", str(tmp_path / "flurka_attention_launch.c.o")], capture_output=True,
+                             text=True).stdout
+        undefined = {line.split()[-1] for line in out.splitlines() if line.strip()}
+        assert all(s.startswith(("cu", "flurka_kernel_")) or s in {"malloc", "free", "pthread_mutex_lock", "pthread_mutex_unlock"}
+                   or s.startswith("_") for s in undefined), undefined
