@@ -38,7 +38,7 @@ def kernel_config(feature_map: str, dtype: torch.dtype | str, d: int, dv: int) -
     elif feature_map == "rfa":
         block_n, block_f = 64, 32
     else:
-        block_n, block_f = 64, 64
+        block_n, block_f = 64, 32 if (is_fp32 and big) else 64
     block_k = 32 if (is_fp32 and big) else 64
     return {"BLOCK_N": block_n, "BLOCK_K": block_k, "BLOCK_F": block_f, "num_warps": 4, "num_stages": 2}
 
