@@ -60,7 +60,7 @@ class Spec:
 
     def constexprs(self) -> dict[str, Any]:
         cfg = kernel_config(self.feature_map, self.dtype, self.d, self.dv or self.d)
-        c: dict[str, Any] = {"D": self.d, "IEEE": self.dtype == "fp32", "UPCAST": False}
+        c: dict[str, Any] = {"D": self.d, "F32": self.dtype == "fp32", "UPCAST": False}
         if self.kind == "favor_key_max":
             c.update(BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"])
         else:

@@ -15,6 +15,9 @@ compilation whatever TRITON_INTERPRET says. Hence no @triton.jit helpers: everyt
 
 Index math inside one batch element is int32 (the launcher refuses N*H*d >= 2**31); batch offsets are int64.
 Feature-map codes (FMAP): 0 relu, 1 elu, 2 rfa, 3 favor (the C API's flurka_feature_map_t).
+Dot precision: F32 (float32 inputs) uses 3xTF32 everywhere (float32 accuracy on tensor cores; plain
+FMA dots spill badly at these tile sizes). Half inputs: u = x W^T on the raw half inputs (exact
+products, float32 sums), and the phi dots in TF32 on float32 operands, since S may not fit fp16.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ FAVOR_EPS = tl.constexpr(1e-4)
 
 
 def favor_key_max(k_ptr, w_ptr, c_ptr, H, Nk, P, D: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_F: tl.constexpr,
-                  IEEE: tl.constexpr, UPCAST: tl.constexpr):
+                  F32: tl.constexpr, UPCAST: tl.constexpr):
     bh = tl.program_id(0)
     b = bh // H
     h = bh % H
@@ -46,10 +49,10 @@ def favor_key_max(k_ptr, w_ptr, c_ptr, H, Nk, P, D: tl.constexpr, BLOCK_K: tl.co
             rows = k0 + offs_k
             kmask = rows < Nk
             kt = tl.load(k_base + rows[:, None] * (H * D) + offs_d[None, :], mask=kmask[:, None], other=0.0)
-            if IEEE:
-                u = tl.dot(kt, tl.trans(w), input_precision="ieee")
-            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9); fp32 is exact here
-                u = tl.dot(kt.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="ieee")
+            if F32:
+                u = tl.dot(kt, tl.trans(w), input_precision="tf32x3")
+            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9)
+                u = tl.dot(kt.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="tf32x3")
             else:
                 u = tl.dot(kt, tl.trans(w))  # half inputs: exact products, float32 sums
             u = tl.where(kmask[:, None] & fmask[None, :], u * scale, float("-inf"))
@@ -59,7 +62,7 @@ def favor_key_max(k_ptr, w_ptr, c_ptr, H, Nk, P, D: tl.constexpr, BLOCK_K: tl.co
 
 def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
              FMAP: tl.constexpr, D: tl.constexpr, DV: tl.constexpr, BLOCK_K: tl.constexpr,
-             BLOCK_F: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
+             BLOCK_F: tl.constexpr, F32: tl.constexpr, UPCAST: tl.constexpr):
     bh = tl.program_id(0)
     ft = tl.program_id(1)
     b = bh // H
@@ -92,8 +95,8 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
             else:
                 ph = tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
             ph = tl.where(kmask[:, None], ph, 0.0)  # padded keys must not reach z
-            if IEEE:
-                acc = tl.dot(tl.trans(ph), vt.to(tl.float32), acc, input_precision="ieee")
+            if F32:
+                acc = tl.dot(tl.trans(ph), vt.to(tl.float32), acc, input_precision="tf32x3")
             else:
                 acc = tl.dot(tl.trans(ph), vt.to(tl.float32), acc, input_precision="tf32")
             zacc += tl.sum(ph, axis=0)
@@ -119,19 +122,19 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
             vf = vt.to(tl.float32)
             x = kt.to(tl.float32)
             # u = W x scaled per row: the dot runs on the raw inputs (exact products for half types).
-            if IEEE:
-                u = tl.dot(kt, tl.trans(w), input_precision="ieee")
-            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9); fp32 is exact here
-                u = tl.dot(kt.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="ieee")
+            if F32:
+                u = tl.dot(kt, tl.trans(w), input_precision="tf32x3")
+            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9)
+                u = tl.dot(kt.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="tf32x3")
             else:
                 u = tl.dot(kt, tl.trans(w))
             if FMAP == 2:
                 u = u * (1.0 / (tl.sqrt(tl.sum(x * x, axis=1)) + RFA_NORM_EPS))[:, None]
                 ps = tl.where(valid, RFA_SCALE * tl.sin(u), 0.0)
                 pc = tl.where(valid, RFA_SCALE * tl.cos(u), 0.0)
-                if IEEE:
-                    acc = tl.dot(tl.trans(ps), vf, acc, input_precision="ieee")
-                    acc2 = tl.dot(tl.trans(pc), vf, acc2, input_precision="ieee")
+                if F32:
+                    acc = tl.dot(tl.trans(ps), vf, acc, input_precision="tf32x3")
+                    acc2 = tl.dot(tl.trans(pc), vf, acc2, input_precision="tf32x3")
                 else:
                     acc = tl.dot(tl.trans(ps), vf, acc, input_precision="tf32")
                     acc2 = tl.dot(tl.trans(pc), vf, acc2, input_precision="tf32")
@@ -142,8 +145,8 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
                 sq = 0.5 * tl.sum(xs * xs, axis=1)
                 ph = (tl.exp(u * qscale - sq[:, None] - c) + FAVOR_EPS) / tl.sqrt(P * 1.0)
                 ph = tl.where(valid, ph, 0.0)
-                if IEEE:
-                    acc = tl.dot(tl.trans(ph), vf, acc, input_precision="ieee")
+                if F32:
+                    acc = tl.dot(tl.trans(ph), vf, acc, input_precision="tf32x3")
                 else:
                     acc = tl.dot(tl.trans(ph), vf, acc, input_precision="tf32")
                 zacc += tl.sum(ph, axis=0)
@@ -157,7 +160,7 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
 
 def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
               FMAP: tl.constexpr, D: tl.constexpr, DV: tl.constexpr, BLOCK_N: tl.constexpr,
-              BLOCK_F: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
+              BLOCK_F: tl.constexpr, F32: tl.constexpr, UPCAST: tl.constexpr):
     pid_n = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -184,8 +187,8 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
             ph = tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
         s = tl.load(s_base + offs_d[:, None] * DV + offs_dv[None, :])
         z = tl.load(z_base + offs_d)
-        if IEEE:
-            num = tl.dot(ph, s, input_precision="ieee")
+        if F32:
+            num = tl.dot(ph, s, input_precision="tf32x3")
         else:
             num = tl.dot(ph, s, input_precision="tf32")  # S stays float32: fp16 S could overflow
         t = tl.sum(ph * z[None, :], axis=1)
@@ -201,10 +204,10 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
             offs_f = f0 + tl.arange(0, BLOCK_F)
             fmask = offs_f < P
             w = tl.load(w_ptr + h * P * D + offs_f[:, None] * D + offs_d[None, :], mask=fmask[:, None], other=0.0)
-            if IEEE:
-                u = tl.dot(q, tl.trans(w), input_precision="ieee")
-            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9); fp32 is exact here
-                u = tl.dot(q.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="ieee")
+            if F32:
+                u = tl.dot(q, tl.trans(w), input_precision="tf32x3")
+            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9)
+                u = tl.dot(q.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="tf32x3")
             else:
                 u = tl.dot(q, tl.trans(w))
             u = u * inv[:, None]
@@ -214,9 +217,9 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
             sc = tl.load(s_base + (P + offs_f)[:, None] * DV + offs_dv[None, :], mask=fmask[:, None], other=0.0)
             zs = tl.load(z_base + offs_f, mask=fmask, other=0.0)
             zc = tl.load(z_base + P + offs_f, mask=fmask, other=0.0)
-            if IEEE:
-                num = tl.dot(ps, ss, num, input_precision="ieee")
-                num = tl.dot(pc, sc, num, input_precision="ieee")
+            if F32:
+                num = tl.dot(ps, ss, num, input_precision="tf32x3")
+                num = tl.dot(pc, sc, num, input_precision="tf32x3")
             else:
                 num = tl.dot(ps, ss, num, input_precision="tf32")
                 num = tl.dot(pc, sc, num, input_precision="tf32")
@@ -238,10 +241,10 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
             offs_f = f0 + tl.arange(0, BLOCK_F)
             fmask = offs_f < P
             w = tl.load(w_ptr + h * P * D + offs_f[:, None] * D + offs_d[None, :], mask=fmask[:, None], other=0.0)
-            if IEEE:
-                u = tl.dot(q, tl.trans(w), input_precision="ieee")
-            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9); fp32 is exact here
-                u = tl.dot(q.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="ieee")
+            if F32:
+                u = tl.dot(q, tl.trans(w), input_precision="tf32x3")
+            elif UPCAST:  # interpreter only: its bf16 tl.dot is wrong (Triton 3.9)
+                u = tl.dot(q.to(tl.float32), tl.trans(w.to(tl.float32)), input_precision="tf32x3")
             else:
                 u = tl.dot(q, tl.trans(w))
             u = tl.where(fmask[None, :], u * qscale, float("-inf"))
@@ -251,8 +254,8 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
             s = tl.load(s_base + offs_f[:, None] * DV + offs_dv[None, :], mask=fmask[:, None], other=0.0)
             z = tl.load(z_base + offs_f, mask=fmask, other=0.0)
             acc = acc * alpha[:, None]
-            if IEEE:
-                acc = tl.dot(e, s, acc, input_precision="ieee")
+            if F32:
+                acc = tl.dot(e, s, acc, input_precision="tf32x3")
             else:
                 acc = tl.dot(e, s, acc, input_precision="tf32")
             tacc = tacc * alpha + tl.sum(e * z[None, :], axis=1)

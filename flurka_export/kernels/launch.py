@@ -23,24 +23,27 @@ MAX_GRID_Y = 65535  # batch*heads runs on grid axis 1
 
 
 def kernel_config(feature_map: str, dtype: torch.dtype | str, d: int, dv: int) -> dict[str, int]:
-    """Tile sizes and launch settings of one specialisation.
+    """Tile sizes and launch settings of one specialisation (checked against every arch's shared
+    memory by the AOT build; registers and spills were checked with cuobjdump for sm_90).
 
-    Query tiles of 128 rows amortise the S load when phi is elementwise and the tiles stay small;
-    rfa and favor hold u and phi tiles too, so 64 rows keep them in registers at 4 warps.
-    float32 tiles are twice the bytes: smaller key tiles keep two pipeline stages in 99 KB of
-    shared memory (sm_86/89).
+    Half types, head dims <= 64: 4 warps; query tiles of 128 rows amortise the S load when phi is
+    elementwise, 64 rows for rfa/favor which also hold u tiles. Head dims of 128: 8 warps, else
+    the accumulators spill. float32 (3xTF32 dots, register hungry): 32-row/key/feature tiles keep
+    shared memory under sm_86's 99 KB.
     """
     is_fp32 = dtype in (torch.float32, "fp32")
     big = max(d, dv) > 64
+    if is_fp32:
+        return {"BLOCK_N": 32, "BLOCK_K": 32, "BLOCK_F": d if feature_map in ("relu", "elu") else 32,
+                "num_warps": 4, "num_stages": 2}
     if feature_map in ("relu", "elu"):
-        block_n = 64 if big else 128
-        block_f = d
+        block_n, block_f = (64 if big else 128), d
     elif feature_map == "rfa":
         block_n, block_f = 64, 32
     else:
-        block_n, block_f = 64, 32 if (is_fp32 and big) else 64
-    block_k = 32 if (is_fp32 and big) else 64
-    return {"BLOCK_N": block_n, "BLOCK_K": block_k, "BLOCK_F": block_f, "num_warps": 4, "num_stages": 2}
+        block_n, block_f = 64, 64
+    return {"BLOCK_N": block_n, "BLOCK_K": 32 if big else 64, "BLOCK_F": block_f, "num_warps": 8 if big else 4,
+            "num_stages": 1 if (big and feature_map in ("rfa", "favor")) else 2}
 
 
 def num_features(feature_map: str, d: int, num_proj: int) -> int:
@@ -146,7 +149,7 @@ def flurka_attention_triton(
     m = num_features(feature_map, d, p)
     cfg = kernel_config(feature_map, query.dtype, d, dv)
     fmap = FMAP_CODES[feature_map]
-    ieee = query.dtype == torch.float32  # float32 inputs: exact float32 dots; half inputs: tensor cores
+    f32 = query.dtype == torch.float32  # float32 inputs: 3xTF32 dots (float32 accuracy); half inputs: native dots
     upcast = interpret and query.dtype == torch.bfloat16  # the interpreter's bf16 tl.dot is broken
     s = torch.empty(b * h, m, dv, dtype=torch.float32, device=device)
     z = torch.empty(b * h, m, dtype=torch.float32, device=device)
@@ -155,15 +158,15 @@ def flurka_attention_triton(
     launch = {"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]}
     if feature_map == "favor":
         kern["favor_key_max"][(b * h,)](
-            k, proj, c, h, nk, p, D=d, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], IEEE=ieee, UPCAST=upcast, **launch
+            k, proj, c, h, nk, p, D=d, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch
         )
     f_tiles = 1 if feature_map in ("relu", "elu") else -(-p // cfg["BLOCK_F"])
     kern["kv_state"][(b * h, f_tiles)](
         k, v, proj, c, s, z, h, nk, p, float(stabilizer),
-        FMAP=fmap, D=d, DV=dv, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], IEEE=ieee, UPCAST=upcast, **launch,
+        FMAP=fmap, D=d, DV=dv, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch,
     )
     kern["query_out"][(-(-nq // cfg["BLOCK_N"]), b * h)](
         q, proj, s, z, out, h, nq, p, float(stabilizer), float(eps),
-        FMAP=fmap, D=d, DV=dv, BLOCK_N=cfg["BLOCK_N"], BLOCK_F=cfg["BLOCK_F"], IEEE=ieee, UPCAST=upcast, **launch,
+        FMAP=fmap, D=d, DV=dv, BLOCK_N=cfg["BLOCK_N"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch,
     )
     return out
