@@ -18,7 +18,10 @@ LAUNCH_H = r"""/* FlurkaAttention fused forward: launcher for the ahead-of-time 
  *   (rfa, favor; may be NULL for relu, elu), output [batch, q_len, num_heads*value_dim].
  * S, z and the denominators are float32 whatever dtype is. The workspace must hold
  * flurka_attention_workspace_size(p) bytes (16-byte aligned). Launches are asynchronous on `stream`,
- * in the calling thread's current CUDA context.
+ * in the calling thread's current CUDA context. Kernel modules are loaded on first use, once per
+ * context (thread-safe), and kept for the life of the process (keyed by the CUcontext handle).
+ * Image choice: the cubin for the device's exact compute capability, else an sm_8x cubin of the same
+ * major and a lower minor, else the embedded PTX (JIT-compiled by the driver) for newer GPUs.
  */
 #ifndef FLURKA_ATTENTION_LAUNCH_H
 #define FLURKA_ATTENTION_LAUNCH_H
