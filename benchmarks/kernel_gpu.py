@@ -119,7 +119,7 @@ def build_launcher(out: Path) -> ctypes.CDLL:
         raise RuntimeError("no cuda.h found (set CUDA_HOME)")
     cc = shutil.which("gcc") or shutil.which("cc")
     so = out / "libflurka_attention.so"
-    srcs = [str(src / "flurka_attention_launch.c"), str(src / "flurka_kernels.c")]
+    srcs = [str(src / f) for f in manifest["files"]]
     libdirs = [d for d in (include.parent / "lib64" / "stubs", include.parent / "lib64", include.parent / "lib" / "stubs")
                if d.is_dir()]
     if cc:

@@ -6,8 +6,9 @@ to a cubin per arch, plus PTX for forward compatibility, and writes into out_dir
 
 - flurka_attention_launch.h  the public C API (CUDA driver API only)
 - flurka_attention_launch.c  the launcher: picks an image for the device, loads it once per context
-- flurka_kernels.h / flurka_kernels.c  the images as C arrays and the table describing them
-- manifest.json  the same table for tools and tests
+- flurka_kernels.h / flurka_kernels.c  the table describing the images
+- flurka_kernels_sm<arch>.c, flurka_kernels_ptx_sm<arch>.c  the images as C arrays
+- manifest.json  the same table for tools and tests; "files" lists every .c file to compile
 
 The generated C needs only cuda.h and libcuda (plus libc/pthread).
 """
@@ -183,13 +184,19 @@ def _c_words(data: bytes) -> str:
 
 
 def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], archs: Sequence[int]) -> dict[str, Any]:
+    """Write the launcher, the table (flurka_kernels.c) and the images, one source file per arch and
+    format (flurka_kernels_sm90.c, flurka_kernels_ptx_sm89.c): hundreds of MB of C compile in
+    parallel that way. Compile every .c file written (manifest["files"])."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("flurka_kernels_*.c"):  # a previous build's arch files
+        old.unlink()
     (out / "flurka_attention_launch.h").write_text(c_sources.LAUNCH_H)
     (out / "flurka_attention_launch.c").write_text(c_sources.LAUNCH_C)
     (out / "flurka_kernels.h").write_text(c_sources.KERNELS_H)
-    parts = [c_sources.KERNELS_C_PRELUDE]
-    rows = []
+    data: dict[str, list[str]] = {}
+    externs: list[str] = []
+    rows: list[str] = []
     manifest_images = []
     for r in results:
         images = [("cubin", r["arch"], r["cubin"])]
@@ -197,7 +204,10 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
             images.append(("ptx", r["arch"], r["ptx"].encode() + b"\0"))  # PTX is loaded as a C string
         for fmt, arch, blob in images:
             var = f"flurka_img_{len(rows)}"
-            parts.append(f"static const unsigned long long {var}[] = {{\n{_c_words(blob)}\n}};\n")
+            fname = f"flurka_kernels_{'ptx_' if fmt == 'ptx' else ''}sm{arch}.c"
+            data.setdefault(fname, [c_sources.KERNELS_C_PRELUDE]).append(
+                f"const unsigned long long {var}[] = {{\n{_c_words(blob)}\n}};\n")
+            externs.append(f"extern const unsigned long long {var}[];")
             s = r["spec"]
             rows.append(
                 f"  {{{KINDS.index(s['kind'])}, {FMAP_CODES[s['feature_map']]}, {DTYPE_CODES[s['dtype']]}, "
@@ -206,13 +216,16 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
             )
             manifest_images.append({**s, "arch": arch, "format": fmt, "bytes": len(blob), "shared": r["shared"],
                                     "num_warps": r["num_warps"], "num_params": r["num_params"],
-                                    "block_n": r["block_n"], "block_f": r["block_f"]})
-    parts.append("const flurka_kernel_image_t flurka_kernel_images[] = {\n" + ",\n".join(rows) + "\n};\n")
-    parts.append(f"const int flurka_kernel_image_count = {len(rows)};\n")
-    (out / "flurka_kernels.c").write_text("\n".join(parts))
+                                    "block_n": r["block_n"], "block_f": r["block_f"], "file": fname})
+    for fname, parts in data.items():
+        (out / fname).write_text("\n".join(parts))
+    table = [c_sources.KERNELS_C_PRELUDE, "\n".join(externs), ""]
+    table.append("const flurka_kernel_image_t flurka_kernel_images[] = {\n" + ",\n".join(rows) + "\n};\n")
+    table.append(f"const int flurka_kernel_image_count = {len(rows)};\n")
+    (out / "flurka_kernels.c").write_text("\n".join(table))
     manifest = {"archs": list(archs), "ptx_arch": _ptx_arch(archs), "images": manifest_images,
-                "files": ["flurka_attention_launch.h", "flurka_attention_launch.c", "flurka_kernels.h",
-                          "flurka_kernels.c"]}
+                "headers": ["flurka_attention_launch.h", "flurka_kernels.h"],
+                "files": ["flurka_attention_launch.c", "flurka_kernels.c", *sorted(data)]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

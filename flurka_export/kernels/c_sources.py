@@ -138,7 +138,7 @@ typedef struct flurka_loaded {
   CUcontext ctx;
   int image;
   CUmodule module;
-  CUfunction function;
+  CUfunction function = NULL;
   struct flurka_loaded* next;
 } flurka_loaded_t;
 static flurka_loaded_t* g_loaded = NULL;
@@ -275,7 +275,7 @@ static int launch_image(int index, CUcontext ctx, unsigned grid_x, unsigned grid
   const flurka_kernel_image_t* im = &flurka_kernel_images[index];
   void* params[FLURKA_MAX_PARAMS];
   CUdeviceptr scratch = 0; /* Triton's global/profile scratch: none needed (checked at build time) */
-  CUfunction function;
+  CUfunction function = NULL;
   CUresult r;
   int i, rc;
   if (im->num_params > FLURKA_MAX_PARAMS || im->num_params < num_args) return FLURKA_ERR_UNSUPPORTED;
