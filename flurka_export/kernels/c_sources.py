@@ -138,7 +138,7 @@ typedef struct flurka_loaded {
   CUcontext ctx;
   int image;
   CUmodule module;
-  CUfunction function = NULL;
+  CUfunction function;
   struct flurka_loaded* next;
 } flurka_loaded_t;
 static flurka_loaded_t* g_loaded = NULL;
