@@ -80,6 +80,6 @@ def flurka_attention_reference(
     s = phk.transpose(-1, -2) @ v  # [B, H, M, dv]
     z = phk.sum(dim=-2, keepdim=True)  # [B, H, 1, M]
     num = phq @ s  # [B, H, Nq, dv]
-    den = denominator((phq * z).sum(-1, keepdim=True), feature_map, eps)
+    den = denominator(phq @ z.transpose(-1, -2), feature_map, eps)  # [B, H, Nq, 1], no [Nq, M] temporary
     out = (num / den).transpose(1, 2).reshape(b, nq, -1)
     return out.to(query.dtype)

@@ -89,7 +89,7 @@ class FlurkaAttentionFusion(pattern.RewriteRuleClassBase):
         cmax = op.ReduceMax(u, c[f"max_axes_{s}"], keepdims=1)
         return op.Div(op.Add(op.Exp(op.Sub(op.Sub(u, sq), cmax)), c[f"floor_{s}"]), c[f"sqrt_p_{s}"])
 
-    def pattern(self, op, query, key, value, shape_q, shape_k, shape_v, out_shape, z_axes, t_axes,  # noqa: ANN001, ANN201
+    def pattern(self, op, query, key, value, shape_q, shape_k, shape_v, out_shape, z_axes,  # noqa: ANN001, ANN201
                 den_a, den_b, w_t, stab_q, stab_k, one_q, one_k, l2_axes, l2_eps, rfa_scale,
                 xs_scale_q, xs_scale_k, sq_axes_q, sq_axes_k, half_q, half_k, max_axes_q, max_axes_k,
                 floor_q, floor_k, sqrt_p_q, sqrt_p_k, out_type):
@@ -99,7 +99,7 @@ class FlurkaAttentionFusion(pattern.RewriteRuleClassBase):
         s = op.MatMul(op.Transpose(phk, perm=[0, 1, 3, 2]), self._heads(op, value, shape_v))
         z = op.ReduceSum(phk, z_axes, keepdims=1)
         num = op.MatMul(phq, s)
-        t = op.ReduceSum(op.Mul(phq, z), t_axes, keepdims=1)
+        t = op.MatMul(phq, op.Transpose(z, perm=[0, 1, 3, 2]))
         if self.feature_map == "elu":
             t = op.Add(t, den_a)
         elif self.feature_map == "rfa":
@@ -108,14 +108,14 @@ class FlurkaAttentionFusion(pattern.RewriteRuleClassBase):
         return op.Cast(out, to=out_type) if self.cast_io else out
 
     # -- check -------------------------------------------------------------------------------------
-    def check(self, context, query, shape_q, shape_k, shape_v, z_axes, t_axes, **b) -> pattern.MatchResult:  # noqa: ANN001
+    def check(self, context, query, shape_q, shape_k, shape_v, z_axes, **b) -> pattern.MatchResult:  # noqa: ANN001
         result = pattern.MatchResult()
         heads = {_head_shape(s) for s in (shape_q, shape_k)}
         if len(heads) != 1 or None in heads:
             return result.fail("cannot read the head count from the head-splitting Reshape")
         (num_heads, head_dim), = heads
-        if _axes(z_axes) not in ((-2,), (2,)) or _axes(t_axes) not in ((-1,), (3,)):
-            return result.fail("sums are not over the key axis / feature axis")
+        if _axes(z_axes) not in ((-2,), (2,)):
+            return result.fail("z is not a sum over the key axis")
         fm = self.feature_map
         attrs: dict = {"num_heads": num_heads, "feature_map": fm}
         self._proj = None
