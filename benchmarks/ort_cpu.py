@@ -33,6 +33,7 @@ def session(path: Path, threads: int, profile: bool = False) -> ort.InferenceSes
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
     opts.enable_profiling = profile
+    opts.profile_file_prefix = str(path.parent / "ort_profile")  # not into the working directory
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
