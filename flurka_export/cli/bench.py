@@ -1,0 +1,62 @@
+"""`flurka-export bench`: latency/throughput/memory table, JSON and plot."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_command
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.plot import plot_report
+    from ..bench.report import format_table, write_json
+    from ..bench.runner import BenchSettings, run_bench
+
+    try:
+        seq_lens = [int(x) for x in _csv(args.seq_lens)]
+    except ValueError:
+        raise ValueError(f"--seq-lens must be comma-separated integers, not {args.seq_lens!r}") from None
+    if args.plot:  # fail before minutes of timing, not after
+        from ..bench.plot import _pyplot
+
+        _pyplot()
+    settings = BenchSettings(kinds=_csv(args.kinds), seq_lens=seq_lens, runtimes=_csv(args.runtimes),
+                             batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
+                             low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
+                             warmup=args.warmup, threads=args.threads, subprocess=not args.in_process)
+    report = run_bench(settings, progress=not args.no_progress)
+    print(format_table(report, markdown=args.markdown))
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}")
+    if args.plot:
+        print(f"wrote {plot_report(report, args.plot)}")
+    return 0
+
+
+def register(sub: object) -> None:
+    p = add_command(sub, "bench", run, "latency and throughput across attention kinds, sequence lengths and runtimes")
+    p.add_argument("--kinds", default="softmax,linformer,flurka-elu,flurka-relu,flurka-rfa,flurka-favor",
+                   help="comma-separated attention kinds (default: softmax, linformer and the four flurka-*)")
+    p.add_argument("--seq-lens", default="512,2048,8192", help="comma-separated sequence lengths (default 512,2048,8192)")
+    p.add_argument("--runtimes", default="torch,ort,trt",
+                   help="torch, ort, trt (each on CPU and CUDA where present; missing ones are skipped with a note) "
+                        "or torch-cpu, torch-cuda, ort-cpu, ort-cuda")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--low-rank", type=int, default=64, help="k of linformer and flurka-* (default 64)")
+    p.add_argument("--num-features", type=int, default=64, help="P of rfa and favor (default 64)")
+    p.add_argument("--iters", type=int, default=10, help="timed iterations per configuration (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and ORT (default: theirs)")
+    p.add_argument("--json", default=None, help="write the results as JSON")
+    p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--in-process", action="store_true",
+                   help="run everything in this process (faster start; peak memory then only grows)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")

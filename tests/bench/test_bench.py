@@ -1,0 +1,87 @@
+"""bench: a tiny run end to end (table, JSON, PNG, speedups), runtime resolution, bad input."""
+
+import json
+
+import pytest
+
+from flurka_export.bench.report import format_table
+from flurka_export.bench.runner import BenchSettings, add_speedups, resolve_runtimes, run_bench
+from flurka_export.cli import main
+
+TINY = ["--seq-lens", "16,32", "--layers", "1", "--hidden", "32", "--heads", "2", "--low-rank", "8",
+        "--num-features", "8", "--iters", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+
+
+def test_cli_tiny_run_table_json_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="pip install matplotlib")
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    assert main(["bench", "--kinds", "softmax,flurka-elu", "--runtimes", "torch,ort,trt", "--in-process", *TINY,
+                 "--json", str(out_json), "--plot", str(out_png)]) == 0
+    text = capsys.readouterr().out
+    assert "p50 ms" in text and "vs softmax" in text and "flurka-elu" in text
+    report = json.loads(out_json.read_text())
+    got = {(r["kind"], r["runtime"], r["seq_len"]) for r in report["results"]}
+    assert {("softmax", "torch-cpu", 16), ("flurka-elu", "ort-cpu", 32)} <= got
+    assert len(got) == len(report["results"]) == 2 * 2 * len({r["runtime"] for r in report["results"]})
+    for r in report["results"]:
+        assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        assert r["tok_per_s"] == pytest.approx(r["seq_per_s"] * r["seq_len"])
+        assert r["speedup"] > 0 and (r["kind"] != "softmax" or r["speedup"] == 1.0)
+        assert r["peak_mem_mb"] is None or r["peak_mem_mb"] >= 0
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert any("trt skipped" in s for s in report["skipped"])
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_subprocess_worker_reports_memory():
+    report = run_bench(BenchSettings(kinds=["linformer"], seq_lens=[16], runtimes=["ort-cpu"], layers=1, hidden=32,
+                                     heads=2, low_rank=8, iters=2, warmup=1, threads=1), progress=False)
+    (r,) = report["results"]
+    assert r["runtime"] == "ort-cpu" and r["peak_mem_mb"] is not None and r["speedup"] is None
+
+
+def test_speedup_against_softmax_same_runtime_and_length():
+    from flurka_export.bench.runner import BenchResult
+
+    rs = [BenchResult("softmax", "ort-cpu", 64, 1, 10, 10, 10, 10, 1, 1, None),
+          BenchResult("flurka-elu", "ort-cpu", 64, 1, 2.5, 3, 3, 3, 1, 1, None),
+          BenchResult("flurka-elu", "torch-cpu", 64, 1, 2.5, 3, 3, 3, 1, 1, None)]
+    add_speedups(rs)
+    assert [r.speedup for r in rs] == [1.0, 4.0, None]
+    text = format_table({"results": [r.__dict__ for r in rs]}, markdown=True)
+    assert "| flurka-elu | ort-cpu | 64 |" in text and "4.00x" in text
+
+
+def test_runtime_resolution():
+    rts, notes = resolve_runtimes(["torch", "ort"])
+    assert "torch-cpu" in rts and "ort-cpu" in rts
+    with pytest.raises(ValueError, match="unknown runtime 'tvm'"):
+        resolve_runtimes(["tvm"])
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--kinds", "nope"], "unknown attention kind 'nope'"),
+    (["--seq-lens", "a,b"], "comma-separated integers"),
+    (["--runtimes", "trt", "--kinds", "softmax"], None),
+])
+def test_bad_input_one_line_error(args, match, capsys):
+    try:
+        import tensorrt  # noqa: F401
+        if match is None:
+            pytest.skip("TensorRT is installed")
+    except ImportError:
+        pass
+    assert main(["bench", *TINY, *args]) == 1
+    err = capsys.readouterr().err
+    assert (match or "no runtime to benchmark: trt skipped") in err
+
+
+def test_missing_matplotlib_names_the_pip_command(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert main(["bench", *TINY, "--kinds", "softmax", "--plot", str(tmp_path / "p.png")]) == 1
+    assert "pip install matplotlib" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
