@@ -38,6 +38,9 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike, title: str | No
                         color=colors(ki % 10), label=f"{kind} ({rt})", markersize=4)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    lens = sorted({r["seq_len"] for r in results})
+    ax.set_xticks(lens, [str(n) for n in lens])  # the measured N, not powers of two
+    ax.minorticks_off()
     ax.set_xlabel("sequence length N")
     ax.set_ylabel("p50 latency per batch (ms)")
     s = report.get("settings", {})

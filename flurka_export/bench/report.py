@@ -20,7 +20,9 @@ def _row(r: dict[str, Any]) -> list[str]:
 
 
 def _sorted(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(results, key=lambda r: (r["runtime"], r["seq_len"], r["kind"] != "softmax", r["kind"]))
+    # Grouped by runtime and N; kinds in the order asked for (softmax, the baseline, usually first).
+    order = {k: i for i, k in enumerate(dict.fromkeys(r["kind"] for r in results))}
+    return sorted(results, key=lambda r: (r["runtime"], r["seq_len"], r["kind"] != "softmax", order[r["kind"]]))
 
 
 def format_table(report: dict[str, Any], markdown: bool = False) -> str:
