@@ -24,6 +24,10 @@ import numpy as np
 RUNTIME_FAMILIES = ("torch", "ort", "trt")
 
 
+class BenchError(ValueError):
+    """A benchmark that cannot run as asked: the CLI prints it as one line."""
+
+
 @dataclasses.dataclass
 class BenchSettings:
     kinds: list[str]
@@ -38,6 +42,7 @@ class BenchSettings:
     iters: int = 10
     warmup: int = 2
     threads: int | None = None
+    plugin: str | None = None  # libflurka_trt_plugin.so for the trt runtime
     subprocess: bool = True  # False: all in this process (tests; peak memory is then less meaningful)
     seed: int = 0
 
@@ -117,12 +122,34 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
 
 
 def _build_engine(onnx_path: Path, plan: Path, settings: BenchSettings) -> Path:
-    # TensorRT engines come from the project's own builder (plugin loaded, plugin override on).
-    try:
-        from ..trt import build_engine  # type: ignore[attr-defined]
-    except ImportError as e:
-        raise RuntimeError(f"TensorRT benchmarking needs flurka_export.trt.build_engine ({e})") from None
-    return Path(build_engine(onnx_path, plan))
+    """TensorRT engine through Polygraphy, FlurkaAttention from the plugin (never the function body)."""
+    import tensorrt as trt
+    from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath, Profile, SaveEngine
+
+    _load_plugin(settings.plugin)
+    # Without plugin override the parser would inline the model-local function instead of using the plugin.
+    flags = [f for f in (getattr(trt.OnnxParserFlag, "ENABLE_PLUGIN_OVERRIDE", None),) if f is not None]
+    if not flags:
+        raise BenchError(f"TensorRT {trt.__version__} has no ENABLE_PLUGIN_OVERRIDE parser flag: "
+                           "the bench would time FlurkaAttention's function body, not the plugin")
+    b, n_max = settings.batch, max(settings.seq_lens)
+    n_min = min(settings.seq_lens)
+    profile = Profile()
+    for name in ("input_ids", "attention_mask"):
+        profile.add(name, min=(1, n_min), opt=(b, n_max), max=(b, n_max))
+    network = NetworkFromOnnxPath(str(onnx_path), flags=flags, strongly_typed=True)
+    SaveEngine(EngineFromNetwork(network, CreateConfig(profiles=[profile])), str(plan))()
+    return plan
+
+
+def _load_plugin(plugin: str | None) -> None:
+    import ctypes
+
+    path = plugin or os.environ.get("FLURKA_TRT_PLUGIN")
+    if not path:
+        raise BenchError("the trt runtime needs the plugin library: pass --plugin libflurka_trt_plugin.so "
+                           "(from `flurka-export build-plugin`) or set FLURKA_TRT_PLUGIN")
+    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)  # self-registers FlurkaAttention v1
 
 
 def _timer(fn: Callable[[], Any], iters: int, warmup: int, sync: Callable[[], None]) -> np.ndarray:
@@ -205,6 +232,7 @@ def run_group(settings: BenchSettings, kind: str, runtime: str, paths: dict[str,
     elif runtime == "trt":
         from polygraphy.backend.trt import EngineFromBytes, TrtRunner
 
+        _load_plugin(settings.plugin)
         runner = TrtRunner(EngineFromBytes(Path(paths["plan"]).read_bytes()))
         runner.activate()
 
@@ -254,7 +282,7 @@ def _run_subprocess(settings: BenchSettings, kind: str, runtime: str, paths: dic
             on_result(BenchResult(**json.loads(line)))
     err = proc.stderr.read()
     if proc.wait() != 0:
-        raise RuntimeError(f"benchmark of {kind} on {runtime} failed: {err.strip().splitlines()[-1] if err else ''}")
+        raise BenchError(f"benchmark of {kind} on {runtime} failed: {err.strip().splitlines()[-1] if err else ''}")
 
 
 def add_speedups(results: list[BenchResult]) -> None:
@@ -286,6 +314,9 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
     if not settings.seq_lens or min(settings.seq_lens) < 1:
         raise ValueError("--seq-lens needs positive lengths")
     runtimes, skipped = resolve_runtimes(settings.runtimes)
+    if "trt" in runtimes and not (settings.plugin or os.environ.get("FLURKA_TRT_PLUGIN")):
+        runtimes.remove("trt")
+        skipped.append("trt skipped: no plugin library (--plugin libflurka_trt_plugin.so or $FLURKA_TRT_PLUGIN)")
     if not runtimes:
         raise ValueError("no runtime to benchmark: " + "; ".join(skipped))
     results: list[BenchResult] = []

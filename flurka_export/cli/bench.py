@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     settings = BenchSettings(kinds=_csv(args.kinds), seq_lens=seq_lens, runtimes=_csv(args.runtimes),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
-                             warmup=args.warmup, threads=args.threads, subprocess=not args.in_process)
+                             warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process)
     report = run_bench(settings, progress=not args.no_progress)
     print(format_table(report, markdown=args.markdown))
     if args.json:
@@ -54,6 +54,8 @@ def register(sub: object) -> None:
     p.add_argument("--iters", type=int, default=10, help="timed iterations per configuration (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and ORT (default: theirs)")
+    p.add_argument("--plugin", default=None,
+                   help="libflurka_trt_plugin.so for the trt runtime (default: $FLURKA_TRT_PLUGIN)")
     p.add_argument("--json", default=None, help="write the results as JSON")
     p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")

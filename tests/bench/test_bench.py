@@ -85,3 +85,15 @@ def test_missing_matplotlib_names_the_pip_command(monkeypatch, tmp_path, capsys)
     assert main(["bench", *TINY, "--kinds", "softmax", "--plot", str(tmp_path / "p.png")]) == 1
     assert "pip install matplotlib" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_trt_without_plugin_is_skipped_with_a_note(monkeypatch):
+    import sys
+    import types
+
+    from flurka_export.bench.runner import BenchError
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))  # "installed"
+    monkeypatch.delenv("FLURKA_TRT_PLUGIN", raising=False)
+    with pytest.raises(BenchError, match="trt skipped: no plugin library"):
+        run_bench(BenchSettings(kinds=["softmax"], seq_lens=[8], runtimes=["trt"]), progress=False)
