@@ -318,7 +318,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
         runtimes.remove("trt")
         skipped.append("trt skipped: no plugin library (--plugin libflurka_trt_plugin.so or $FLURKA_TRT_PLUGIN)")
     if not runtimes:
-        raise ValueError("no runtime to benchmark: " + "; ".join(skipped))
+        raise BenchError("no runtime to benchmark: " + "; ".join(skipped))
     results: list[BenchResult] = []
     total = len(settings.kinds) * len(runtimes) * len(settings.seq_lens)
     bar = tqdm(total=total, desc="bench", unit="cfg", disable=not progress, file=sys.stderr)
