@@ -1,0 +1,65 @@
+"""`flurka-export build-plugin -o build/`: ahead-of-time kernels + CMake -> libflurka_trt_plugin.so."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .common import add_command
+from .main import CommandError
+
+PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugins"
+HEADER = "NvInferRuntime.h"
+
+
+def _tensorrt_include(root: str | None) -> Path:
+    candidates = []
+    for base in filter(None, (root, os.environ.get("TensorRT_ROOT"), os.environ.get("TENSORRT_ROOT"))):
+        candidates += [Path(base) / "include", Path(base)]
+    candidates += [Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu"), Path("/usr/include")]
+    for c in candidates:
+        if (c / HEADER).is_file():
+            return c
+    raise CommandError(
+        f"TensorRT's C++ headers ({HEADER}) were not found (looked in {', '.join(map(str, candidates))}); install "
+        "TensorRT 10.9 or newer (tar package or libnvinfer-dev) and pass --tensorrt-root DIR or set TensorRT_ROOT"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not PLUGIN_SOURCE.is_dir():
+        raise CommandError(f"the plugin sources are not here ({PLUGIN_SOURCE}); run build-plugin from a source checkout")
+    if shutil.which("cmake") is None:
+        raise CommandError("cmake is not on PATH; install CMake 3.18 or newer")
+    include = _tensorrt_include(args.tensorrt_root)
+    out = Path(args.output).resolve()
+    kernels = out / "kernels"
+    exe = shutil.which("flurka-export") or sys.argv[0]
+    steps = [
+        [sys.executable, "-m", "flurka_export.cli.main", "build-kernels", "--arch", args.arch, "-o", str(kernels)],
+        ["cmake", "-S", str(PLUGIN_SOURCE), "-B", str(out / "cmake"), f"-DTensorRT_ROOT={include.parent}",
+         f"-DTensorRT_INCLUDE_DIR={include}", f"-DFLURKA_KERNELS_DIR={kernels}", f"-DFLURKA_EXPORT_EXECUTABLE={exe}"]
+        + ([f"-DTensorRT_LIBRARY_DIR={args.tensorrt_lib}"] if args.tensorrt_lib else []),
+        ["cmake", "--build", str(out / "cmake"), "-j", str(args.jobs)],
+    ]
+    for cmd in steps:
+        print("+ " + " ".join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            raise CommandError(f"step failed: {' '.join(cmd[:4])} ...")
+    lib = out / "cmake" / "libflurka_trt_plugin.so"
+    shutil.copy2(lib, out / lib.name)
+    print(f"built {out / lib.name}")
+    return 0
+
+
+def register(sub: object) -> None:
+    p = add_command(sub, "build-plugin", run, "compile the kernels ahead of time and build the TensorRT plugin library")
+    p.add_argument("-o", "--output", default="build", help="build directory (default ./build)")
+    p.add_argument("--arch", default="80,86,89,90", help="SM architectures (default 80,86,89,90)")
+    p.add_argument("--tensorrt-root", help="TensorRT install directory (include/ and lib/)")
+    p.add_argument("--tensorrt-lib", help="directory of libnvinfer.so if not under the root")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)

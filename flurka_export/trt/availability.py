@@ -1,0 +1,35 @@
+"""TensorRT is optional: import it lazily and say in one sentence what is missing and how to get it."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+MIN_VERSION = (10, 9)
+INSTALL_HINT = (
+    "install TensorRT 10.9 or newer for your CUDA version (`pip install tensorrt` from NVIDIA's index, "
+    "https://pypi.nvidia.com, or NVIDIA's tar/deb packages) on a machine with an NVIDIA GPU"
+)
+
+
+class TensorRTUnavailable(ImportError):
+    """TensorRT cannot be imported, or is too old."""
+
+
+def import_tensorrt() -> ModuleType:
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        raise TensorRTUnavailable(f"TensorRT is not installed (import tensorrt failed: {e}); {INSTALL_HINT}") from None
+    version = tuple(int(p) for p in trt.__version__.split(".")[:2] if p.isdigit())
+    if version < MIN_VERSION:
+        raise TensorRTUnavailable(f"TensorRT {trt.__version__} is too old; {INSTALL_HINT}")
+    return trt
+
+
+def tensorrt_missing_reason() -> str | None:
+    """None when TensorRT can be used here, else the sentence saying why not."""
+    try:
+        import_tensorrt()
+    except TensorRTUnavailable as e:
+        return str(e)
+    return None

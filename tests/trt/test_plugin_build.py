@@ -1,0 +1,32 @@
+"""Compile the plugin against TensorRT's headers (set TENSORRT_INCLUDE_DIR); CI has none and skips."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+INCLUDE = os.environ.get("TENSORRT_INCLUDE_DIR")
+
+pytestmark = [
+    pytest.mark.skipif(not INCLUDE or not (Path(INCLUDE) / "NvInferRuntime.h").is_file(),
+                       reason="TensorRT headers not available: set TENSORRT_INCLUDE_DIR to TensorRT's include/"),
+    pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed"),
+]
+
+
+def test_plugin_compiles_without_warnings(tmp_path):
+    build = tmp_path / "build"
+    cfg = subprocess.run(["cmake", "-S", str(PLUGINS), "-B", str(build), "-DFLURKA_CHECK_ONLY=ON",
+                          f"-DTensorRT_INCLUDE_DIR={INCLUDE}", "-DFLURKA_WERROR=ON"],
+                         capture_output=True, text=True)
+    assert cfg.returncode == 0, cfg.stdout + cfg.stderr
+    out = subprocess.run(["cmake", "--build", str(build), "-j", "2"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "warning:" not in out.stdout + out.stderr
+    lib = next(build.rglob("libflurka_trt_plugin_check.so"))
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    for name in ("getCreators", "setLoggerFinder"):
+        assert f" T {name}" in symbols
