@@ -89,10 +89,11 @@ def resolve_runtimes(families: list[str]) -> tuple[list[str], list[str]]:
             elif fam == "ort-cuda":
                 notes.append("ort-cuda skipped: onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
         if fam == "trt":
-            try:
-                import tensorrt  # noqa: F401
-            except ImportError:
-                notes.append("trt skipped: TensorRT is not installed (import tensorrt failed)")
+            from ..trt import tensorrt_missing_reason
+
+            reason = tensorrt_missing_reason()
+            if reason:
+                notes.append(f"trt skipped: {reason}")
             else:
                 out.append("trt")
     return list(dict.fromkeys(out)), notes
@@ -122,34 +123,24 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
 
 
 def _build_engine(onnx_path: Path, plan: Path, settings: BenchSettings) -> Path:
-    """TensorRT engine through Polygraphy, FlurkaAttention from the plugin (never the function body)."""
-    import tensorrt as trt
-    from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath, Profile, SaveEngine
+    """The project's TensorRT builder: plugin loaded and enforced (no silent fallback to the function body),
+    one profile from the smallest to the largest benchmarked N at the benchmark's batch."""
+    from ..export.onnx_export import save_model
+    from ..export.onnx_io import load_onnx
+    from ..passes.prepare_trt import prepare_for_tensorrt
+    from ..trt.engine import build_engine
 
-    _load_plugin(settings.plugin)
-    # Without plugin override the parser would inline the model-local function instead of using the plugin.
-    flags = [f for f in (getattr(trt.OnnxParserFlag, "ENABLE_PLUGIN_OVERRIDE", None),) if f is not None]
-    if not flags:
-        raise BenchError(f"TensorRT {trt.__version__} has no ENABLE_PLUGIN_OVERRIDE parser flag: "
-                           "the bench would time FlurkaAttention's function body, not the plugin")
-    b, n_max = settings.batch, max(settings.seq_lens)
-    n_min = min(settings.seq_lens)
-    profile = Profile()
-    for name in ("input_ids", "attention_mask"):
-        profile.add(name, min=(1, n_min), opt=(b, n_max), max=(b, n_max))
-    network = NetworkFromOnnxPath(str(onnx_path), flags=flags, strongly_typed=True)
-    SaveEngine(EngineFromNetwork(network, CreateConfig(profiles=[profile])), str(plan))()
+    # plugin_namespace/plugin_version on the nodes: TensorRT before 10.10 (no plugin override) picks the plugin too.
+    prepared = onnx_path.with_name(onnx_path.stem + ".trt.onnx")
+    save_model(prepare_for_tensorrt(load_onnx(onnx_path))[0], prepared)
+    b, lo, hi = settings.batch, min(settings.seq_lens), max(settings.seq_lens)
+    spec = f"1x{lo},{b}x{hi},{b}x{hi}"
+    try:
+        build_engine(prepared, plan, plugin=settings.plugin, shapes={"input_ids": spec, "attention_mask": spec},
+                     max_batch=b)
+    except RuntimeError as e:  # plugin missing or not used, build failure: one line, not a traceback
+        raise BenchError(f"TensorRT engine from {onnx_path.name}: {e}") from None
     return plan
-
-
-def _load_plugin(plugin: str | None) -> None:
-    import ctypes
-
-    path = plugin or os.environ.get("FLURKA_TRT_PLUGIN")
-    if not path:
-        raise BenchError("the trt runtime needs the plugin library: pass --plugin libflurka_trt_plugin.so "
-                           "(from `flurka-export build-plugin`) or set FLURKA_TRT_PLUGIN")
-    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)  # self-registers FlurkaAttention v1
 
 
 def _timer(fn: Callable[[], Any], iters: int, warmup: int, sync: Callable[[], None]) -> np.ndarray:
@@ -230,10 +221,9 @@ def run_group(settings: BenchSettings, kind: str, runtime: str, paths: dict[str,
         def make_fn(feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
             return lambda: sess.run(None, feeds)
     elif runtime == "trt":
-        from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+        from ..trt import make_trt_runner
 
-        _load_plugin(settings.plugin)
-        runner = TrtRunner(EngineFromBytes(Path(paths["plan"]).read_bytes()))
+        runner = make_trt_runner(engine=paths["plan"], plugin=settings.plugin)
         runner.activate()
 
         def make_fn(feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
@@ -325,9 +315,14 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
     if not settings.seq_lens or min(settings.seq_lens) < 1:
         raise ValueError("--seq-lens needs positive lengths")
     runtimes, skipped = resolve_runtimes(settings.runtimes)
-    if "trt" in runtimes and not (settings.plugin or os.environ.get("FLURKA_TRT_PLUGIN")):
-        runtimes.remove("trt")
-        skipped.append("trt skipped: no plugin library (--plugin libflurka_trt_plugin.so or $FLURKA_TRT_PLUGIN)")
+    if "trt" in runtimes:
+        from ..trt.plugin import PluginNotFound, find_plugin
+
+        try:
+            find_plugin(settings.plugin)
+        except PluginNotFound as e:
+            runtimes.remove("trt")
+            skipped.append(f"trt skipped: {e}")
     if not runtimes:
         raise BenchError("no runtime to benchmark: " + "; ".join(skipped))
     results: list[BenchResult] = []

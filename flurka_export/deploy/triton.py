@@ -82,12 +82,12 @@ def _onnx_external_files(path: Path) -> list[str]:
 
 def plan_io(path: str | os.PathLike, plugin: str | os.PathLike | None) -> tuple[list[TensorSpec], list[TensorSpec], str]:
     """Inputs and outputs of a TensorRT engine (needs TensorRT; the plugin is loaded to deserialize it)."""
-    import ctypes
+    from ..trt import import_tensorrt
+    from ..trt.plugin import load_plugin
 
-    import tensorrt as trt
-
+    trt = import_tensorrt()
     if plugin:
-        ctypes.CDLL(str(plugin), mode=ctypes.RTLD_GLOBAL)  # self-registers its creators
+        load_plugin(plugin)  # registers FlurkaAttention, so the engine deserializes
     logger = trt.Logger(trt.Logger.ERROR)
     engine = trt.Runtime(logger).deserialize_cuda_engine(Path(path).read_bytes())
     if engine is None:
@@ -105,11 +105,12 @@ def plan_io(path: str | os.PathLike, plugin: str | os.PathLike | None) -> tuple[
 
 
 def _tensorrt_version() -> str | None:
+    from ..trt import import_tensorrt
+
     try:
-        import tensorrt as trt
-    except ImportError:
+        return str(import_tensorrt().__version__)
+    except ImportError:  # missing or older than the project supports
         return None
-    return str(trt.__version__)
 
 
 def preferred_batch_sizes(max_batch: int) -> list[int]:

@@ -87,13 +87,43 @@ def test_missing_matplotlib_names_the_pip_command(monkeypatch, tmp_path, capsys)
     assert not (tmp_path / "p.png").exists()
 
 
-def test_trt_without_plugin_is_skipped_with_a_note(monkeypatch):
+def test_trt_without_plugin_is_skipped_with_a_note(monkeypatch, tmp_path):
     import sys
     import types
 
     from flurka_export.bench.runner import BenchError
 
-    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))  # "installed"
+    fake = types.ModuleType("tensorrt")
+    fake.__version__ = "10.9.0"
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)  # "installed"
     monkeypatch.delenv("FLURKA_TRT_PLUGIN", raising=False)
-    with pytest.raises(BenchError, match="trt skipped: no plugin library"):
+    monkeypatch.chdir(tmp_path)  # no build/libflurka_trt_plugin.so here
+    with pytest.raises(BenchError, match="trt skipped: TensorRT plugin library not found"):
         run_bench(BenchSettings(kinds=["softmax"], seq_lens=[8], runtimes=["trt"]), progress=False)
+
+
+def test_trt_engine_build_uses_prepared_model_and_bench_profile(monkeypatch, tmp_path):
+    # TensorRT is not installable here: check what the bench hands to the project's builder.
+    import onnx
+
+    import flurka_export.trt.engine as engine
+    from flurka_export.bench.runner import _build_engine
+    from flurka_export.export import export_onnx
+    from flurka_export.models import FlurkaConfig, build_model
+
+    calls = {}
+
+    def fake_build(onnx_path, output, **kw):
+        calls.update(path=onnx_path, **kw)
+        open(output, "wb").write(b"plan")
+        return b"plan", []
+    monkeypatch.setattr(engine, "build_engine", fake_build)
+    model = build_model(FlurkaConfig(attention="flurka-relu", num_layers=1, hidden_size=32, num_heads=2,
+                                     low_rank=8, max_seq_len=64, vocab_size=100))
+    src = export_onnx(model, tmp_path / "m.onnx")
+    settings = BenchSettings(kinds=["flurka-relu"], seq_lens=[16, 64], batch=2, plugin="lib.so")
+    assert _build_engine(src, tmp_path / "m.plan", settings).read_bytes() == b"plan"
+    assert calls["plugin"] == "lib.so" and calls["max_batch"] == 2
+    assert calls["shapes"] == {"input_ids": "1x16,2x64,2x64", "attention_mask": "1x16,2x64,2x64"}
+    nodes = [n for n in onnx.load(str(calls["path"])).graph.node if n.op_type == "FlurkaAttention"]
+    assert nodes and all(any(a.name == "plugin_namespace" for a in n.attribute) for n in nodes)
