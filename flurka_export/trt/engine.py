@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import onnx
+
 from ..export.onnx_io import load_onnx
+from ..ops.schema import OP_DOMAIN, OP_NAME
+from ..passes.prepare_trt import prepare_for_tensorrt
 from ..utils import atomic_path
 from .availability import import_tensorrt
 from .network import check_plugin_layers, flurka_node_names, parse_onnx
 from .plugin import load_plugin
 from .profiles import InputProfile, default_profiles
+
+
+@contextlib.contextmanager
+def _prepared(onnx_path: str | os.PathLike, model: onnx.ModelProto) -> Iterator[Path]:
+    """The path to parse: the file itself if its FlurkaAttention nodes already carry plugin_namespace,
+    else a prepare-trt copy beside it (so relative external data still resolves), removed afterwards.
+    TensorRT before 10.10 has no ENABLE_PLUGIN_OVERRIDE and needs the attribute."""
+    nodes = [n for n in model.graph.node if n.domain == OP_DOMAIN and n.op_type == OP_NAME]
+    if all(any(a.name == "plugin_namespace" for a in n.attribute) for n in nodes):
+        yield Path(onnx_path)
+        return
+    prepared, _ = prepare_for_tensorrt(model)
+    fd, tmp = tempfile.mkstemp(prefix=".flurka-trt-", suffix=".onnx", dir=Path(onnx_path).parent)
+    os.close(fd)
+    try:
+        onnx.save_model(prepared, tmp)
+        yield Path(tmp)
+    finally:
+        os.unlink(tmp)
 
 
 def build_engine(
@@ -32,7 +58,8 @@ def build_engine(
     if expected:
         load_plugin(plugin)
     logger = trt.Logger(trt.Logger.WARNING)
-    builder, network, _parser = parse_onnx(onnx_path, logger)
+    with _prepared(onnx_path, model) as parse_path:
+        builder, network, _parser = parse_onnx(parse_path, logger)
     check_plugin_layers(network, expected, allow_fallback)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
