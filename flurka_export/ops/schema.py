@@ -8,6 +8,8 @@ import dataclasses
 OP_DOMAIN = "com.flurka"
 OP_NAME = "FlurkaAttention"
 OP_VERSION = 1
+# The TensorRT plugin is FlurkaAttention, version str(OP_VERSION), in this namespace (plugins/flurka_attention).
+PLUGIN_NAMESPACE = "com.flurka"
 INPUTS: tuple[str, ...] = ("query", "key", "value", "feature_proj")
 NUM_REQUIRED_INPUTS = 3
 OUTPUTS: tuple[str, ...] = ("output",)

@@ -188,11 +188,7 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
         "required": list(opts.require), "failed_required": failed_required, "versions": _versions(),
         "device": _device(), "attention": config.attention, "task": config.task,
     }
-    return VerifyReport(passed, rows, skipped, _order_divergence(first), softmax, meta)
-
-
-def _order_divergence(first: dict[str, str]) -> dict[str, str]:
-    return dict(sorted(first.items()))
+    return VerifyReport(passed, rows, skipped, dict(sorted(first.items())), softmax, meta)
 
 
 def softmax_error(model: Any, shapes: list[Shape], seed: int) -> list[dict[str, Any]]:

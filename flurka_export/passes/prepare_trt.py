@@ -12,9 +12,8 @@ from __future__ import annotations
 import onnx
 import onnx_ir as ir
 
-from ..ops.schema import OP_DOMAIN, OP_NAME, OP_VERSION
+from ..ops.schema import OP_DOMAIN, OP_NAME, OP_VERSION, PLUGIN_NAMESPACE
 
-PLUGIN_NAMESPACE = "com.flurka"
 PLUGIN_VERSION = str(OP_VERSION)
 
 

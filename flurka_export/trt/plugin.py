@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..ops.schema import OP_NAME, OP_VERSION
+from ..ops.schema import OP_NAME, OP_VERSION, PLUGIN_NAMESPACE
 from .availability import import_tensorrt
 
 PLUGIN_NAME = OP_NAME
 PLUGIN_VERSION = str(OP_VERSION)
-PLUGIN_NAMESPACE = "com.flurka"  # plugins/flurka_attention/flurkaAttentionPlugin.h kPLUGIN_NAMESPACE
 LIBRARY_NAME = "libflurka_trt_plugin.so"
 
 _loaded: dict[str, Any] = {}
