@@ -1,4 +1,12 @@
-"""Small shared helpers: atomic output files and directories."""
+"""Output files and directories: checked before the work starts, written atomically, never clobbering.
+
+Rules every writing command follows:
+- a path that exists is refused unless the caller passes ``overwrite=True`` (the CLI's ``--overwrite``),
+  and even then only the paths the command itself writes are replaced (never a whole directory);
+- nothing is visible at the target until the write succeeded; a failure, SIGINT or SIGTERM leaves no
+  partial or hidden temporary file (the CLI turns SIGTERM into an exception so ``finally`` blocks run);
+- files get the user's umask (``tempfile`` creates 0600 files and 0700 directories).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +14,155 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+class OutputError(ValueError):
+    """An output path that cannot or must not be written (printed as one line by the CLI)."""
 
-    A failed command therefore leaves no half-written file or directory behind.
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give `path` (and everything under it) the modes a plain open()/mkdir() would have given."""
+    mask = _umask()
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path.absolute().parent
+    while not p.exists():
+        p = p.parent
+    return p
+
+
+def _check_parent(path: Path) -> None:
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write {path}: {ancestor} is a file, not a directory")
+    try:  # the real test: some read-only mounts pass os.access for root
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {ancestor} is not writable ({e.strerror})") from None
+
+
+def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, what: str = "output file") -> Path:
+    """Refuse, before any work, an output file path that cannot or must not be written."""
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise OutputError(f"{what}: give a file path, not {str(path)!r}")
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory; the {what} must be a file path (e.g. {path / 'model.onnx'})")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} already exists; pass --overwrite to replace it")
+    _check_parent(path)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False, writes: Iterable[str] = (),
+                     what: str = "output directory") -> Path:
+    """Refuse, before any work, an output directory that must not be written.
+
+    An existing empty directory is fine. A non-empty one needs `overwrite`, and then only the entries in
+    `writes` are replaced; everything else in it is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    target = tmp / path.name
-    if is_dir:
-        target.mkdir()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file; the {what} must be a directory")
+    if path.is_dir():
+        if path.resolve() == Path.cwd().resolve() or path.resolve() == Path.home().resolve():
+            raise OutputError(f"refusing to write into {path} itself: name a new directory for the {what}")
+        if any(path.iterdir()) and not overwrite:
+            listed = ", ".join(writes) if writes else "its files"
+            raise OutputError(f"{path} already exists and is not empty; pass --overwrite to replace {listed} "
+                              f"in it (other files are kept)")
+        _check_parent(path / "x")
+    else:
+        _check_parent(path)
+    return path
+
+
+@contextlib.contextmanager
+def _created_parents(path: Path) -> Iterator[None]:
+    """Create the missing parents of `path`; remove the ones created here if the block fails."""
+    missing = []
+    p = path.absolute().parent
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
     try:
-        yield target
-        if is_dir and path.exists():
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for d in reversed(missing):
+            d.mkdir()
+            apply_umask(d)
+        yield
+    except BaseException:
+        for d in missing:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, is_dir: bool = False, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+
+    Files: the temporary file replaces `path` atomically. Directories: if `path` does not exist (or is
+    empty) the temporary directory is renamed into place; otherwise each entry written in the block
+    replaces the same name in `path` and every other entry of `path` is kept. With `overwrite=False`
+    an existing file or non-empty directory is refused. Errors name `path`, never the temporary file.
+    """
+    path = Path(path)
+    if is_dir:
+        check_output_dir(path, overwrite=overwrite)
+    else:
+        check_output_file(path, overwrite=overwrite)
+    with _created_parents(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
+        try:
+            target = tmp / path.name
+            if is_dir:
+                target.mkdir()
+            try:
+                yield target
+            except OSError as e:
+                raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            apply_umask(target)
+            _move_into_place(target, path, is_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(target: Path, path: Path, is_dir: bool) -> None:
+    try:
+        if not is_dir or not path.exists():
+            os.replace(target, path)
+        elif not any(path.iterdir()):
+            path.rmdir()
+            os.replace(target, path)
+        else:
+            for entry in sorted(target.iterdir()):
+                dest = path / entry.name
+                if dest.is_dir() and not dest.is_symlink():
+                    if entry.is_dir():
+                        _move_into_place(entry, dest, True)
+                        continue
+                    raise OutputError(f"cannot write {dest}: it is a directory")
+                os.replace(entry, dest)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

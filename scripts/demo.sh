@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . .venv/bin/activate
-flurka-export demo -o "${FLURKA_DEMO_DIR:-flurka-demo}" "$@"
+flurka-export demo -o "${FLURKA_DEMO_DIR:-flurka-demo}" --overwrite "$@"

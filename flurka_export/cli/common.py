@@ -15,6 +15,11 @@ def add_command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int
     return p
 
 
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files this command writes if they already exist (nothing else is touched)")
+
+
 def config_flags(p: argparse.ArgumentParser) -> None:
     """Flags that fill FlurkaConfig fields (unset flags keep the preset's value)."""
     from ..models.config import ATTENTION_KINDS, PRESETS, TASKS

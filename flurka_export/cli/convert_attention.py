@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
     from ..models.convert import convert_checkpoint
 
     report = convert_checkpoint(args.checkpoint, args.output, args.to, low_rank=args.low_rank,
-                                num_features=args.num_features, seed=args.seed)
+                                num_features=args.num_features, seed=args.seed,
+                                overwrite=args.overwrite)
     print(report.summary())
     print(f"wrote {args.output} (fine-tune it: the new attention changes the model's function)")
     return 0
@@ -28,6 +29,7 @@ def register(sub: object) -> None:
     p.add_argument("checkpoint", help="source checkpoint directory")
     p.add_argument("--to", required=True, choices=ATTENTION_KINDS, help="target attention kind")
     p.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
+    add_overwrite(p)
     p.add_argument("--low-rank", type=int, default=None, help="k for E_K/E_V (default: the source config's)")
     p.add_argument("--num-features", type=int, default=None, help="P for rfa/favor (default: the source's)")
     p.add_argument("--seed", type=int, default=None, help="seed for the new E_K/E_V and random features")

@@ -10,25 +10,32 @@ from pathlib import Path
 
 from .common import add_command
 
+DEMO_FILES = ("checkpoint/", "model.onnx", "parity.json")
+
 
 def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
     from ..export.inspect import format_report, inspect_model
+    from ..export.onnx_export import DTYPES
     from ..models import PRESETS, FlurkaConfig, build_model, save_pretrained
     from ..parity.verify import VerifyOptions, format_table, parity_line, verify, write_report
+    from ..utils import check_output_dir
 
+    if args.dtype not in DTYPES:  # validate everything before writing anything
+        raise ValueError(f"unknown --dtype {args.dtype!r}; allowed: {', '.join(DTYPES)}")
     out = Path(args.output)
+    check_output_dir(out, overwrite=args.overwrite, writes=DEMO_FILES, what="demo directory")
     ckpt, onnx_path = out / "checkpoint", out / "model.onnx"
     config = FlurkaConfig(task=args.task, attention=args.attention, **PRESETS["tiny"])
     print(f"[1/4] new {config.task} model with {config.attention} attention -> {ckpt}")
-    save_pretrained(build_model(config), ckpt)
+    save_pretrained(build_model(config), ckpt, overwrite=args.overwrite)
     print(f"[2/4] export to ONNX -> {onnx_path}")
-    export_onnx(ckpt, onnx_path, dtype=args.dtype)
+    export_onnx(ckpt, onnx_path, dtype=args.dtype, overwrite=args.overwrite)
     print(format_report(inspect_model(onnx_path)))
     print("[3/4] run PyTorch and ONNX Runtime on the same inputs (per layer)")
     report = verify(ckpt, onnx_path, VerifyOptions(runtimes=("torch", "ort"), per_layer=True, vs_softmax=True))
     print(format_table(report))
-    write_report(report, out / "parity.json")
+    write_report(report, out / "parity.json", overwrite=args.overwrite)
     print(f"[4/4] report -> {out / 'parity.json'}")
     print(parity_line(report))
     return 0 if report.passed else 1
@@ -42,3 +49,5 @@ def register(sub: object) -> None:
     p.add_argument("--attention", choices=ATTENTION_KINDS, default="flurka-elu")
     p.add_argument("--task", choices=TASKS, default="classify")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace what an earlier demo wrote there ({', '.join(DEMO_FILES)}); nothing else is touched")

@@ -8,12 +8,16 @@ from .common import add_command
 
 
 def run_triton(args: argparse.Namespace) -> int:
-    from ..deploy.triton import deploy_triton
+    from pathlib import Path
 
+    from ..deploy.triton import check_version, deploy_triton
+
+    version = check_version(Path(args.output) / args.name, args.version, args.overwrite)
     out = deploy_triton(args.model, args.output, args.name, max_batch=args.max_batch, instances=args.instances,
                         dynamic_batching=args.dynamic_batching, kind=args.kind, plugin=args.plugin,
-                        onnx_path=args.onnx, max_queue_delay_us=args.max_queue_delay_us)
-    print(f"wrote {out}/config.pbtxt and version 1; server command in {out.parent}/README.md")
+                        onnx_path=args.onnx, max_queue_delay_us=args.max_queue_delay_us, version=version,
+                        overwrite=args.overwrite)
+    print(f"wrote {out / str(version)} and {out}/config.pbtxt; server command in {out}/README.md")
     return 0
 
 
@@ -25,6 +29,10 @@ def register(sub: object) -> None:
     p.add_argument("model", help="model.onnx, or a TensorRT plan (.plan/.engine)")
     p.add_argument("-o", "--output", required=True, help="model repository directory (created if missing)")
     p.add_argument("--name", required=True, help="model name (the directory inside the repository)")
+    p.add_argument("--version", type=int, default=None,
+                   help="model version to write (default: the next free one; other versions are kept)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing version, config.pbtxt or README.md of this model (nothing else)")
     p.add_argument("--max-batch", type=int, default=0,
                    help="max_batch_size; > 0 lets Triton batch requests (the batch dim leaves the dims) (default 0)")
     p.add_argument("--instances", type=int, default=1, help="model instances (default 1)")

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
     from ..export.onnx_export import save_model
     from ..export.onnx_io import load_onnx
     from ..passes.fuse_flurka_attention import fuse_flurka_attention
+    from ..utils import check_output_file
 
+    check_output_file(args.output, overwrite=args.overwrite)
     model = load_onnx(args.input)
     fused, count = fuse_flurka_attention(model)
-    save_model(fused, Path(args.output))
+    save_model(fused, Path(args.output), overwrite=args.overwrite)
     print(f"fused {count} FLuRKA attention subgraph{'s' if count != 1 else ''} into com.flurka::FlurkaAttention "
           f"nodes -> {args.output}")
     if count == 0:
@@ -27,3 +29,4 @@ def register(sub: object) -> None:
     p = add_command(sub, "fuse", run, "rewrite decomposed FLuRKA attention subgraphs into FlurkaAttention nodes")
     p.add_argument("input", help="ONNX file with decomposed attention")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    add_overwrite(p)

@@ -77,6 +77,8 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
                       for f in model.functions],
         "metadata": {k: v for k, v in props.items() if k != "flurka.config"},
         "flurka_config": json.loads(props["flurka.config"]) if "flurka.config" in props else None,
+        "max_seq_len": int(props["flurka.max_seq_len"]) if props.get("flurka.max_seq_len", "").isdigit() else None,
+        "max_seq_len_enforced": any(n.name.startswith("sequence length of ") for n in model.graph.node),
     }
 
 
@@ -105,4 +107,7 @@ def format_report(info: dict[str, Any]) -> str:
         c = info["flurka_config"]
         lines.append(f"  model: task={c['task']} attention={c['attention']} layers={c['num_layers']} "
                      f"hidden={c['hidden_size']} heads={c['num_heads']} k={c['low_rank']} N_max={c['max_seq_len']}")
+    if info["max_seq_len"] is not None:
+        how = "enforced in the graph" if info["max_seq_len_enforced"] else "NOT enforced in the graph"
+        lines.append(f"  max_seq_len: {info['max_seq_len']} (longest sequence this file accepts; {how})")
     return "\n".join(lines)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,17 @@ import onnx
 import torch
 from torch import nn
 
+from .. import __version__
 from ..models import FlurkaConfig, load_pretrained
 from ..ops import export_mode
 from ..ops.schema import OP_DOMAIN, OP_NAME
+from ..passes.max_seq_len_guard import add_max_seq_len_guard
+from ..utils import apply_umask, atomic_path, check_output_file
 from .function_bodies import attach_function_bodies
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
+MAX_OPSET = 23  # newest standard opset that the exporter, the bodies and ONNX Runtime CPU all run (tested)
 TWO_GB = 2**31
 
 
@@ -61,8 +63,8 @@ def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: s
         raise ExportError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     if attention_op not in ("custom", "decomposed"):
         raise ExportError(f"unknown attention_op {attention_op!r}; allowed: custom, decomposed")
-    if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ExportError(f"opset {opset} is not supported; allowed: {MIN_OPSET} and newer")
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ExportError(f"opset {opset} is not supported; allowed: {MIN_OPSET} to {MAX_OPSET}")
     n_max = config.max_seq_len
     if max_seq_len is None:
         return n_max
@@ -101,21 +103,22 @@ def _strip_debug_metadata(model: onnx.ModelProto) -> None:
         node.metadata_props.extend(keep)
 
 
-def save_model(model: onnx.ModelProto, path: Path, external_data: bool | None = None) -> None:
-    """Write atomically; models over 2 GB go to external data beside the file (<name>.data)."""
+def save_model(model: onnx.ModelProto, path: Path, external_data: bool | None = None, *,
+               overwrite: bool = True) -> None:
+    """Write atomically with the user's umask; models over 2 GB go to external data beside the file
+    (<name>.data). A failure or a signal leaves neither file behind."""
     if external_data is None:
         external_data = model.ByteSize() >= TWO_GB or sum(t.ByteSize() for t in model.graph.initializer) >= TWO_GB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        data_name = path.name + ".data"
-        onnx.save_model(model, tmp / path.name, save_as_external_data=external_data, all_tensors_to_one_file=True,
+    path = Path(path)
+    data_name = path.name + ".data"
+    if external_data:
+        check_output_file(path.parent / data_name, overwrite=overwrite, what="external data file")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        onnx.save_model(model, tmp, save_as_external_data=external_data, all_tensors_to_one_file=True,
                         location=data_name, size_threshold=1024)
-        if external_data:
-            os.replace(tmp / data_name, path.parent / data_name)
-        os.replace(tmp / path.name, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if external_data:  # written beside tmp (same directory): move it into place before the model file
+            apply_umask(tmp.parent / data_name)
+            os.replace(tmp.parent / data_name, path.parent / data_name)
 
 
 def export_onnx(
@@ -128,15 +131,16 @@ def export_onnx(
     max_seq_len: int | None = None,
     external_data: bool | None = None,
     check: bool = True,
+    overwrite: bool = True,
 ) -> Path:
     """Export a FLuRKA model (or a checkpoint directory) to ONNX at `path`; returns the path.
 
     Batch and sequence length are dynamic, the sequence up to `max_seq_len` (default N_max).
     """
+    path = check_output_file(path, overwrite=overwrite, what="ONNX file")
     model = _as_model(model_or_checkpoint_dir)
     config: FlurkaConfig = model.config
     n_max = _check_options(config, opset, dtype, attention_op, max_seq_len)
-    path = Path(path)
     torch_dtype = DTYPES[dtype]
     model = model.eval()
     if torch_dtype != torch.float32:
@@ -155,14 +159,16 @@ def export_onnx(
     onnx_model = program.model_proto
     _name_flurka_nodes(onnx_model)
     attach_function_bodies(onnx_model, opset)
+    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max)
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
+    onnx_model.producer_version = __version__
     meta = {"flurka.config": config_to_json(config), "flurka.dtype": dtype, "flurka.attention_op": attention_op,
             "flurka.max_seq_len": str(n_max)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model)
-    save_model(onnx_model, path, external_data)
+    save_model(onnx_model, path, external_data, overwrite=overwrite)
     return path
 
 

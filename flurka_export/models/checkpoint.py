@@ -9,22 +9,28 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..utils import atomic_path
+from ..utils import atomic_path, check_output_dir
 from .config import FlurkaConfig
 from .families import build_model
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 
 
 class CheckpointError(ValueError):
     pass
 
 
-def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
+def save_pretrained(model: nn.Module, directory: str | Path, *, overwrite: bool = True) -> Path:
+    """Write config.json and model.safetensors into `directory` atomically.
+
+    Other files already in `directory` are kept; with `overwrite=False` a non-empty directory is refused.
+    """
     config: FlurkaConfig = model.config
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(directory, is_dir=True) as tmp:
+    check_output_dir(directory, overwrite=overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
+    with atomic_path(directory, is_dir=True, overwrite=overwrite) as tmp:
         config.to_json(tmp / CONFIG_NAME)
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "producer": "flurka-export"})
     return Path(directory)
@@ -32,6 +38,9 @@ def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
 
 def load_config(directory: str | Path) -> FlurkaConfig:
     directory = Path(directory)
+    if directory.is_file():
+        raise CheckpointError(f"{directory} is a file; expected a checkpoint directory ({CONFIG_NAME} + {WEIGHTS_NAME}), "
+                              f"e.g. {directory.parent}")
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist (expected {CONFIG_NAME} + {WEIGHTS_NAME})")
     if not (directory / CONFIG_NAME).is_file():

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load_pretrained, save_pretrained
+from ..utils import check_output_dir
+from .checkpoint import CHECKPOINT_FILES, load_pretrained, save_pretrained
 from .config import ATTENTION_KINDS, FlurkaConfig
 from .families import build_model
 
@@ -75,9 +76,11 @@ def convert_attention(model: nn.Module, to: str, *, low_rank: int | None = None,
 
 
 def convert_checkpoint(source: str | Path, output: str | Path, to: str, *, low_rank: int | None = None,
-                       num_features: int | None = None, seed: int | None = None) -> ConversionReport:
+                       num_features: int | None = None, seed: int | None = None,
+                       overwrite: bool = False) -> ConversionReport:
     """convert_attention on checkpoint directories (config.json + model.safetensors)."""
+    check_output_dir(output, overwrite=overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
     model = load_pretrained(source)
     new_model, report = convert_attention(model, to, low_rank=low_rank, num_features=num_features, seed=seed)
-    save_pretrained(new_model, output)
+    save_pretrained(new_model, output, overwrite=overwrite)
     return report

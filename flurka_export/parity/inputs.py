@@ -11,10 +11,13 @@ from ..models import FlurkaConfig
 Shape = tuple[int, int]  # (batch, sequence length); images: (batch, number of tokens)
 
 
-def parse_shapes(text: str, config: FlurkaConfig) -> list[Shape]:
-    """'1x1,4x300' -> [(1, 1), (4, 300)], checked against the model's sequence range."""
+def parse_shapes(text: str, config: FlurkaConfig, max_seq_len: int | None = None) -> list[Shape]:
+    """'1x1,4x300' -> [(1, 1), (4, 300)], checked against the model's sequence range and the ONNX
+    file's own max_seq_len (which may be below N_max)."""
     shapes = []
     lo, hi = config.seq_len_range
+    if max_seq_len is not None and config.task != "image":
+        hi = min(hi, max_seq_len)
     for item in filter(None, (s.strip() for s in text.split(","))):
         m = re.fullmatch(r"(\d+)x(\d+)", item) or (re.fullmatch(r"(\d+)", item) if config.task == "image" else None)
         if not m:
@@ -25,7 +28,8 @@ def parse_shapes(text: str, config: FlurkaConfig) -> list[Shape]:
         if b < 1:
             raise ValueError(f"bad shape {item!r}: batch must be at least 1")
         if not lo <= n <= hi:
-            raise ValueError(f"sequence length {n} in {item!r} is outside the model's range {lo}..{hi} (N_max={config.max_seq_len})")
+            raise ValueError(f"sequence length {n} in {item!r} is outside the model's range {lo}..{hi} "
+                             f"(max_seq_len={hi}, N_max={config.max_seq_len})")
         shapes.append((b, n))
     if not shapes:
         raise ValueError("no shapes given")

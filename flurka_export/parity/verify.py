@@ -1,5 +1,11 @@
-"""`verify`: run the user's model in PyTorch, ONNX Runtime and TensorRT on the same inputs and
-compare every output against PyTorch, with a terminal table and a JSON report."""
+"""`verify`: run the user's model in PyTorch and in the other runtimes on the same inputs and compare
+every output against PyTorch.
+
+Verdict rules: PASS needs at least one comparison between PyTorch and another runtime, and every
+comparison within tolerance. A runtime the user named (`runtimes`, `require`, an engine) that did not
+run is a failure with its reason, unless it is also named in `optional`. Without named runtimes, every
+installed runtime runs and the ones that cannot are listed, not counted.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +13,35 @@ import dataclasses
 import json
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 import onnx
 
 from ..export.onnx_io import load_onnx
 from ..models import FlurkaConfig, load_pretrained
-from ..utils import atomic_path
-from .compare import DEFAULT_TOLERANCES, Comparison, compare_arrays
-from .inputs import Shape, default_shapes, make_inputs, parse_shapes
+from ..runtimes import REFERENCE, RunRequest, RuntimeUnavailable, get_runtime, runtime_names
+from .compare import DEFAULT_TOLERANCES, check_tolerances, compare_arrays
+from .inputs import default_shapes, make_inputs, parse_shapes
 from .layer_outputs import with_layer_outputs
-
-RUNTIMES = ("torch", "ort", "trt")
+from .report import VerifyReport, format_table, parity_line, verdict_line, write_report
+from .softmax_error import softmax_error
 
 
 @dataclasses.dataclass
 class VerifyOptions:
-    runtimes: tuple[str, ...] = RUNTIMES
+    runtimes: tuple[str, ...] | None = None  # None: every installed runtime, none of them required
     shapes: str | None = None
     seed: int = 0
     atol: float | None = None
     rtol: float | None = None
     per_layer: bool = False
     vs_softmax: bool = False
-    require: tuple[str, ...] = ()
+    require: tuple[str, ...] = ()  # must run (added to `runtimes`)
+    optional: tuple[str, ...] = ()  # may be skipped without failing
     engine: str | None = None
     plugin: str | None = None
     build_engine: bool = False
     providers: list[str] | None = None
-
-
-@dataclasses.dataclass
-class VerifyReport:
-    passed: bool
-    rows: list[dict[str, Any]]
-    skipped: dict[str, str]
-    first_divergence: dict[str, str]
-    softmax_error: list[dict[str, Any]] | None
-    meta: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def onnx_dtype(model: onnx.ModelProto) -> str:
@@ -74,20 +67,15 @@ def _check_matches(config: FlurkaConfig, model: onnx.ModelProto, onnx_path: str)
 
 
 def _versions() -> dict[str, str]:
-    import onnxruntime
-    import torch
+    import importlib.metadata as md
 
-    versions = {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                "python": platform.python_version()}
-    try:
-        import tensorrt
-
-        versions["tensorrt"] = tensorrt.__version__
-    except ImportError:
-        versions["tensorrt"] = "not installed"
-    import polygraphy
-
-    versions["polygraphy"] = polygraphy.__version__
+    versions = {"python": platform.python_version()}
+    for dist, key in (("torch", "torch"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime"),
+                      ("polygraphy", "polygraphy"), ("tensorrt", "tensorrt")):
+        try:
+            versions[key] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[key] = "not installed"
     return versions
 
 
@@ -99,25 +87,46 @@ def _device() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def _trt_runner(opts: VerifyOptions, onnx_path: str) -> Any:
-    """A Polygraphy TrtRunner with the plugin loaded, or raise RuntimeError saying why not."""
-    try:
-        from ..trt import make_trt_runner
-    except ImportError as e:
-        raise RuntimeError(f"TensorRT support is unavailable: {e}") from None
-    return make_trt_runner(engine=opts.engine, onnx_path=onnx_path if opts.build_engine else None,
-                           plugin=opts.plugin)
+def _plan(opts: VerifyOptions) -> tuple[list[str], set[str]]:
+    """(runtimes to try besides the reference, runtimes whose absence fails the check)."""
+    named = list(opts.runtimes or ()) + list(opts.require)
+    if opts.engine or opts.build_engine:
+        named.append("trt")
+    for name in [*named, *opts.optional]:
+        get_runtime(name)  # unknown names: one clear error
+    explicit = opts.runtimes is not None or bool(opts.require) or opts.engine or opts.build_engine
+    wanted = list(dict.fromkeys(named)) if explicit else list(runtime_names())
+    wanted = [n for n in wanted if n != REFERENCE]
+    required = {n for n in named if n != REFERENCE} - set(opts.optional)
+    return wanted, required
+
+
+def _start_runners(wanted: list[str], request: RunRequest, skipped: dict[str, str]) -> dict[str, Any]:
+    active = {}
+    for name in wanted:
+        try:
+            runner = get_runtime(name).make_runner(request)
+            runner.activate()
+            active[name] = runner
+        except RuntimeUnavailable as e:
+            skipped[name] = str(e)
+        except Exception as e:  # a runtime that cannot load the model is reported, not fatal
+            skipped[name] = f"could not load the model: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    return active
+
+
+def _summary(rows: list[dict[str, Any]], skipped: dict[str, str], nshapes: int) -> str:
+    compared = sorted({r["runtime"] for r in rows})
+    parts = [f"{REFERENCE} vs {', '.join(compared)} on {nshapes} shape{'s' if nshapes != 1 else ''}"
+             if compared else "nothing was compared"]
+    parts += [f"{n} {'not installed' if 'not installed' in why else 'did not run'}" for n, why in skipped.items()]
+    return "; ".join(parts)
 
 
 def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options: VerifyOptions | None = None,
            progress: Any = None) -> VerifyReport:
-    from ..runtimes.ort_runner import make_ort_runner
-    from ..runtimes.torch_runner import TorchRunner
-
     opts = options or VerifyOptions()
-    unknown = sorted(set(opts.runtimes) - set(RUNTIMES))
-    if unknown:
-        raise ValueError(f"unknown runtimes {unknown}; allowed: {', '.join(RUNTIMES)}")
+    wanted, required = _plan(opts)
     model = load_pretrained(checkpoint)
     config: FlurkaConfig = model.config
     onnx_model = load_onnx(onnx_path)
@@ -125,47 +134,32 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
     dtype = onnx_dtype(onnx_model)
     atol = opts.atol if opts.atol is not None else DEFAULT_TOLERANCES[dtype][0]
     rtol = opts.rtol if opts.rtol is not None else DEFAULT_TOLERANCES[dtype][1]
+    check_tolerances(atol, rtol)
     props = {p.key: p.value for p in onnx_model.metadata_props}
     export_max = int(props["flurka.max_seq_len"]) if "flurka.max_seq_len" in props else None
-    shapes = parse_shapes(opts.shapes, config) if opts.shapes else default_shapes(config, export_max)
+    shapes = parse_shapes(opts.shapes, config, export_max) if opts.shapes else default_shapes(config, export_max)
     float_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
 
     mapping: dict[str, str] = {}
     if opts.per_layer:
         onnx_model, mapping = with_layer_outputs(onnx_model)
     rename = {v: k for k, v in mapping.items()}
-
-    runners: dict[str, Any] = {}
+    request = RunRequest(torch_model=model, onnx_model=onnx_model, onnx_path=str(onnx_path), dtype=dtype,
+                         capture_layers=opts.per_layer, engine=opts.engine, plugin=opts.plugin,
+                         build_engine=opts.build_engine, providers=opts.providers)
     skipped: dict[str, str] = {}
-    if "ort" in opts.runtimes:
-        runners["ort"] = make_ort_runner(onnx_model.SerializeToString(), opts.providers)
-    if "trt" in opts.runtimes:
-        try:
-            runners["trt"] = _trt_runner(opts, str(onnx_path))
-        except RuntimeError as e:
-            skipped["trt"] = str(e)
-    reference = TorchRunner(model, capture_layers=opts.per_layer)
-
+    reference = get_runtime(REFERENCE).make_runner(request)
     rows: list[dict[str, Any]] = []
     first: dict[str, str] = {}
     with reference:
-        active = {}
-        for name, runner in runners.items():
-            try:
-                runner.activate()
-                active[name] = runner
-            except Exception as e:  # a runtime that cannot load the model is reported, not fatal
-                skipped[name] = f"could not load the model: {type(e).__name__}: {e}"
+        active = _start_runners(wanted, request, skipped)
         try:
             for si, shape in enumerate(shapes):
                 feed = make_inputs(config, shape, seed=opts.seed + si, float_dtype=float_dtype)
                 ref = reference.infer(feed, check_inputs=False)
                 for name, runner in active.items():
-                    got = runner.infer(feed, check_inputs=False)
-                    got = {rename.get(k, k): v for k, v in got.items()}
-                    for out_name in ref:
-                        if out_name not in got:
-                            continue
+                    got = {rename.get(k, k): v for k, v in runner.infer(feed, check_inputs=False).items()}
+                    for out_name in (k for k in ref if k in got):
                         c = compare_arrays(out_name, ref[out_name], got[out_name], atol, rtol)
                         rows.append({"shape": f"{shape[0]}x{shape[1]}", "runtime": name, **c.to_dict()})
                         if not c.passed and name not in first and out_name.startswith("layer"):
@@ -176,99 +170,23 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
             for runner in active.values():
                 runner.deactivate()
 
-    for r in opts.require:
-        if r in skipped or (r != "torch" and r not in runners):
-            skipped.setdefault(r, "not run")
-    failed_required = [r for r in opts.require if r in skipped]
-    passed = all(r["passed"] for r in rows) and not failed_required
-    softmax = softmax_error(model, shapes, opts.seed) if opts.vs_softmax else None
+    failures = []
+    failed_required = sorted(r for r in required if r in skipped)
+    failures += [f"{r} was asked for but did not run" for r in failed_required]
+    bad = sorted({r["runtime"] for r in rows if not r["passed"]})
+    failures += [f"torch vs {r} outside tolerance" for r in bad]
+    if not rows:
+        failures.append("nothing was compared: PASS needs torch and at least one other runtime")
     meta = {
         "checkpoint": str(checkpoint), "onnx": str(onnx_path), "dtype": dtype, "atol": atol, "rtol": rtol,
-        "shapes": [f"{b}x{n}" for b, n in shapes], "seed": opts.seed, "runtimes": list(opts.runtimes),
-        "required": list(opts.require), "failed_required": failed_required, "versions": _versions(),
-        "device": _device(), "attention": config.attention, "task": config.task,
+        "shapes": [f"{b}x{n}" for b, n in shapes], "seed": opts.seed, "runtimes": [REFERENCE, *wanted],
+        "required": sorted(required), "optional": list(opts.optional), "failed_required": failed_required,
+        "versions": _versions(), "device": _device(), "attention": config.attention, "task": config.task,
     }
-    return VerifyReport(passed, rows, skipped, dict(sorted(first.items())), softmax, meta)
+    softmax = softmax_error(model, shapes, opts.seed) if opts.vs_softmax else None
+    return VerifyReport(not failures, rows, skipped, dict(sorted(first.items())), softmax, meta,
+                        _summary(rows, skipped, len(shapes)), failures)
 
 
-def softmax_error(model: Any, shapes: list[Shape], seed: int) -> list[dict[str, Any]]:
-    """Per layer: ||attn_flurka(x) - attn_softmax(x)|| / ||attn_softmax(x)|| on the FLuRKA model's own
-    layer inputs, with the same Q/K/V/O weights (the paper's approximation-quality question)."""
-    import torch
-
-    from ..models.attention import FlurkaSelfAttention
-    from ..runtimes.torch_runner import _layers
-
-    config: FlurkaConfig = model.config
-    exact_cfg = config.replace(attention="softmax")
-    layers = _layers(model)
-    exact = []
-    for i, layer in enumerate(layers):
-        att = FlurkaSelfAttention(exact_cfg, i)
-        att.load_state_dict({k: v for k, v in layer.attention.state_dict().items() if k.split(".")[0] in
-                             ("query", "key", "value", "out")})
-        exact.append(att.eval())
-    sums = [[0.0, 0.0] for _ in layers]
-    hooks = []
-
-    def hook_for(i: int):  # noqa: ANN202
-        def hook(module, args, output):  # noqa: ANN001, ANN202
-            x, mask = args[0], args[1] if len(args) > 1 else None
-            ref = exact[i](x, mask)
-            keep = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else mask.bool()
-            sums[i][0] += float(((output - ref)[keep] ** 2).sum())
-            sums[i][1] += float((ref[keep] ** 2).sum())
-        return hook
-
-    for i, layer in enumerate(layers):
-        hooks.append(layer.attention.register_forward_hook(hook_for(i)))
-    try:
-        with torch.no_grad():
-            for si, shape in enumerate(shapes):
-                feed = make_inputs(config, shape, seed=seed + si)
-                model(**{k: torch.from_numpy(v) for k, v in feed.items()})
-    finally:
-        for h in hooks:
-            h.remove()
-    return [{"layer": i, "relative_error": (num / den) ** 0.5 if den else 0.0} for i, (num, den) in enumerate(sums)]
-
-
-def format_table(report: VerifyReport) -> str:
-    out = []
-    m = report.meta
-    out.append(f"verify {m['onnx']} against {m['checkpoint']} ({m['attention']}, {m['task']}, {m['dtype']}; "
-               f"atol={m['atol']:g} rtol={m['rtol']:g}; seed {m['seed']}; device {m['device']})")
-    header = f"{'pair':<16} {'shape':<10} {'output':<20} {'max abs':>10} {'max rel':>10} {'mean abs':>10}  result"
-    out.append(header)
-    out.append("-" * len(header))
-    for r in report.rows:
-        out.append(f"{'torch vs ' + r['runtime']:<16} {r['shape']:<10} {r['output']:<20} {r['max_abs']:>10.3g} "
-                   f"{r['max_rel']:>10.3g} {r['mean_abs']:>10.3g}  {'pass' if r['passed'] else 'FAIL'}")
-    for name, why in report.skipped.items():
-        req = " (required: counts as a failure)" if name in m["required"] else ""
-        out.append(f"{name}: skipped: {why}{req}")
-    for name, where in report.first_divergence.items():
-        out.append(f"{name}: first diverging tensor: {where}")
-    if report.softmax_error is not None:
-        out.append("approximation error against exact softmax attention (same weights), per layer:")
-        out.extend(f"  layer {e['layer']}: relative error {e['relative_error']:.4f}" for e in report.softmax_error)
-    out.append(f"RESULT: {'PASS' if report.passed else 'FAIL'}")
-    return "\n".join(out)
-
-
-def write_report(report: VerifyReport, path: str | os.PathLike) -> None:
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-
-
-def parity_line(report: VerifyReport) -> str:
-    """One line for the demo: the worst logits error per runtime."""
-    parts = []
-    for rt in sorted({r["runtime"] for r in report.rows}):
-        logits = [r for r in report.rows if r["runtime"] == rt and r["output"] == "logits"]
-        worst = max(r["max_abs"] for r in logits)
-        parts.append(f"torch vs {rt}: max abs {worst:.2e} over {len(logits)} shapes")
-    return "parity: " + "; ".join(parts) + f" -> {'PASS' if report.passed else 'FAIL'}"
-
-
-__all__ = ["Comparison", "VerifyOptions", "VerifyReport", "format_table", "parity_line", "verify", "write_report"]
+__all__ = ["VerifyOptions", "VerifyReport", "format_table", "onnx_dtype", "parity_line", "verdict_line", "verify",
+           "write_report"]

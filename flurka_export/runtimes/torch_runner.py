@@ -30,7 +30,7 @@ class TorchRunner(BaseRunner):
 
     def activate_impl(self) -> None:
         if self.capture_layers:
-            for i, layer in enumerate(_layers(self.model)):
+            for i, layer in enumerate(encoder_layers(self.model)):
                 self._hooks.append(layer.attention.out.register_forward_pre_hook(self._save(f"layer{i}.attention", 0)))
                 self._hooks.append(layer.register_forward_hook(self._save(f"layer{i}.output", None)))
 
@@ -67,5 +67,5 @@ class TorchRunner(BaseRunner):
         self._hooks.clear()
 
 
-def _layers(model: nn.Module) -> nn.ModuleList:
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
     return model.encoder.layers if hasattr(model, "encoder") else model.layers

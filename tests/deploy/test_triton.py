@@ -13,6 +13,7 @@ from flurka_export.export import export_onnx
 from flurka_export.models import FlurkaConfig, build_model
 from flurka_export.parity.inputs import make_inputs
 from flurka_export.runtimes.ort_runner import make_session
+from flurka_export.utils import OutputError
 
 model_config_pb2 = pytest.importorskip(
     "tritonclient.grpc.model_config_pb2", reason="pip install 'tritonclient[grpc]' (Triton's model_config schema)")
@@ -62,7 +63,7 @@ def test_onnx_repo_config_and_ort_parity(tiny, onnx_fp32, tmp_path):
         (2, "KIND_CPU")]
     check_against_onnx(cfg, onnx_fp32, max_batch=8)
     assert [list(t.dims) for t in cfg.input] == [[-1], [-1]]  # sequence dynamic, batch left to Triton
-    readme = (repo / "README.md").read_text()
+    readme = (repo / "flurka" / "README.md").read_text()
     assert "function bodies" in readme and "tritonserver --model-repository=" in readme
 
     feeds = make_inputs(tiny[0], (2, 24), seed=1)
@@ -104,7 +105,7 @@ def test_plan_with_onnx_io_and_plugin(onnx_fp32, tmp_path):
     check_against_onnx(cfg, onnx_fp32, max_batch=4)
     assert (out / "1" / "model.plan").read_bytes() == plan.read_bytes()
     assert (out / "libflurka_trt_plugin.so").is_file()
-    readme = (tmp_path / "repo" / "README.md").read_text()
+    readme = (out / "README.md").read_text()
     repo = (tmp_path / "repo").resolve()
     assert f"LD_PRELOAD={repo}/eng/libflurka_trt_plugin.so tritonserver --model-repository={repo}" in readme
     assert "TensorRT version" in readme
@@ -144,9 +145,9 @@ def test_failed_copy_leaves_existing_repo_untouched(onnx_fp32, tmp_path, monkeyp
     def boom(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(shutil, "copyfile", boom)
-    with pytest.raises(OSError, match="disk full"):
-        deploy_triton(onnx_fp32, repo, "m", max_batch=2)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="cannot write .*repo/m: disk full"):
+        deploy_triton(onnx_fp32, repo, "m", max_batch=2, overwrite=True)
+    with pytest.raises(OutputError):
         deploy_triton(onnx_fp32, repo, "other")
     assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
     assert parse(repo / "m" / "config.pbtxt").max_batch_size == 0
@@ -156,3 +157,44 @@ def test_preferred_batch_sizes():
     assert preferred_batch_sizes(1) == [1]
     assert preferred_batch_sizes(6) == [2, 4, 6]
     assert preferred_batch_sizes(64) == [16, 32, 64]
+
+
+def test_new_version_keeps_other_versions_models_and_files(onnx_fp32, tmp_path, capsys):
+    repo = tmp_path / "models"
+    (repo / "flurka" / "2").mkdir(parents=True)
+    (repo / "flurka" / "2" / "model.onnx").write_bytes(b"older model")
+    (repo / "other" / "1").mkdir(parents=True)
+    (repo / "README.md").write_text("the user's own notes")
+    argv = ["deploy", "triton", str(onnx_fp32), "-o", str(repo), "--name", "flurka"]
+    assert main(argv) == 0
+    assert (repo / "flurka" / "3" / "model.onnx").is_file()  # next free version
+    assert (repo / "flurka" / "2" / "model.onnx").read_bytes() == b"older model"
+    assert (repo / "other" / "1").is_dir() and (repo / "README.md").read_text() == "the user's own notes"
+    assert main(argv) == 0 and (repo / "flurka" / "4").is_dir()  # same config: another version is fine
+
+
+def test_existing_version_or_changed_config_needs_overwrite(onnx_fp32, tmp_path, capsys):
+    repo = tmp_path / "models"
+    argv = ["deploy", "triton", str(onnx_fp32), "-o", str(repo), "--name", "m"]
+    assert main(argv) == 0
+    (repo / "m" / "1" / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main([*argv, "--version", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--overwrite" in err[0]
+    assert main([*argv, "--max-batch", "4"]) == 1
+    assert "config.pbtxt exists and differs" in capsys.readouterr().err
+    assert sorted(p.name for p in (repo / "m").iterdir()) == ["1", "README.md", "config.pbtxt"]
+    assert main([*argv, "--version", "1", "--max-batch", "4", "--overwrite"]) == 0
+    assert parse(repo / "m" / "config.pbtxt").max_batch_size == 4
+    assert (repo / "m" / "1" / "notes.txt").read_text() == "keep me"  # --overwrite replaces only our files
+
+
+def test_model_without_bodies_is_refused_for_onnxruntime(onnx_fp32, tmp_path, capsys):
+    stripped = tmp_path / "m.strip.onnx"
+    assert main(["prepare-trt", str(onnx_fp32), "-o", str(stripped), "--strip-bodies"]) == 0
+    capsys.readouterr()
+    assert main(["deploy", "triton", str(stripped), "-o", str(tmp_path / "repo"), "--name", "m"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "have no function body" in err and "tensorrt_plan" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "repo").exists()
