@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def _shapes(items: list[str] | None) -> dict[str, str]:
@@ -22,6 +22,9 @@ def _shapes(items: list[str] | None) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from ..trt.engine import build_engine
 
+    from ..utils import check_output_file
+
+    check_output_file(args.output, overwrite=args.overwrite, what="plan file")
     shapes = _shapes(args.shapes)
     _, profiles = build_engine(args.model, args.output, plugin=args.plugin, shapes=shapes, max_batch=args.max_batch,
                                timing_cache=args.timing_cache, allow_fallback=args.allow_fallback,
@@ -42,3 +45,4 @@ def register(sub: object) -> None:
     p.add_argument("--allow-fallback", action="store_true",
                    help="accept FlurkaAttention nodes that TensorRT runs as their function body instead of the plugin")
     p.add_argument("--workspace-mb", type=int, default=1024)
+    add_overwrite(p)

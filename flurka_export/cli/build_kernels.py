@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def _int_list(text: str) -> list[int]:
@@ -26,6 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from ..kernels.launch import HEAD_DIMS
     from ..ops.feature_maps import FEATURE_MAPS
 
+    from ..utils import check_output_dir
+
+    check_output_dir(args.output, overwrite=args.overwrite, what="kernel build directory",
+                     writes=("flurka_attention_launch.h/.c", "flurka_kernels*.c", "manifest.json"))
     start = time.time()
     manifest = build_kernels(
         args.output, args.arch,
@@ -53,3 +57,4 @@ def register(sub: object) -> None:
     p.add_argument("--value-dims", type=_int_list, default=None, help="subset of 32,64,128 for dv (default: as d)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compiler processes (default: CPU count)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_overwrite(p)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import add_command
+from .common import add_command, add_overwrite
 from .main import CommandError
 
 PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugins"
@@ -35,12 +35,17 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"the plugin sources are not here ({PLUGIN_SOURCE}); run build-plugin from a source checkout")
     if shutil.which("cmake") is None:
         raise CommandError("cmake is not on PATH; install CMake 3.18 or newer")
+    from ..utils import check_output_dir
+
     include = _tensorrt_include(args.tensorrt_root)
+    check_output_dir(args.output, overwrite=args.overwrite, what="build directory",
+                     writes=("kernels/", "cmake/", "libflurka_trt_plugin.so"))
     out = Path(args.output).resolve()
     kernels = out / "kernels"
     exe = shutil.which("flurka-export") or sys.argv[0]
     steps = [
-        [sys.executable, "-m", "flurka_export.cli.main", "build-kernels", "--arch", args.arch, "-o", str(kernels)],
+        [sys.executable, "-m", "flurka_export", "build-kernels", "--arch", args.arch, "-o", str(kernels),
+         "--overwrite"],
         ["cmake", "-S", str(PLUGIN_SOURCE), "-B", str(out / "cmake"), f"-DTensorRT_ROOT={include.parent}",
          f"-DTensorRT_INCLUDE_DIR={include}", f"-DFLURKA_KERNELS_DIR={kernels}", f"-DFLURKA_EXPORT_EXECUTABLE={exe}"]
         + ([f"-DTensorRT_LIBRARY_DIR={args.tensorrt_lib}"] if args.tensorrt_lib else []),
@@ -63,3 +68,4 @@ def register(sub: object) -> None:
     p.add_argument("--tensorrt-root", help="TensorRT install directory (include/ and lib/)")
     p.add_argument("--tensorrt-lib", help="directory of libnvinfer.so if not under the root")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    add_overwrite(p)

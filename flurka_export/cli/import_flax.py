@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
     from ..importers.flax import import_flax_checkpoint
 
+    from ..models.checkpoint import CHECKPOINT_FILES
+    from ..utils import check_output_dir
+
+    check_output_dir(args.output, overwrite=args.overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, report = import_flax_checkpoint(
@@ -44,3 +48,4 @@ def register(sub: object) -> None:
                    help="sabertooth's RFA random matrices {head_dim}_{P}.npy; the first num_heads are used")
     p.add_argument("--tau", type=float, default=1.0, help="RFA temperature (sabertooth default 1.0)")
     p.add_argument("--allow-unmapped", action="store_true", help="warn about unmapped parameters instead of failing")
+    add_overwrite(p)

@@ -19,5 +19,5 @@ def test_new_bad_config_leaves_nothing(tmp_path, capsys):
 
 
 def test_console_script_help_and_version():
-    out = subprocess.run([sys.executable, "-m", "flurka_export.cli.main", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "flurka_export", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("flurka-export ")
