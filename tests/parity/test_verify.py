@@ -95,7 +95,7 @@ def test_require_trt_fails_without_tensorrt(tmp_path, capsys):
     report = tmp_path / "r.json"
     assert main(["verify", str(ckpt), str(path), "--require", "trt", "--report", str(report)]) == 1
     out = capsys.readouterr().out
-    assert "trt: skipped:" in out and "(required: counts as a failure)" in out
+    assert "trt: did not run (FAIL, it was asked for): TensorRT not installed" in out
     data = json.loads(report.read_text())
     assert data["meta"]["failed_required"] == ["trt"] and "trt" in data["skipped"]
     assert data["meta"]["versions"]["tensorrt"] == "not installed"
@@ -149,3 +149,65 @@ def test_random_configurations_verify(tmp_path_factory, layers, heads, head_dim,
     report = verify(tmp / "ckpt", tmp / "m.onnx", VerifyOptions(runtimes=("torch", "ort"), seed=seed))
     assert report.passed, [r for r in report.rows if not r["passed"]]
     assert np.isfinite([r["max_abs"] for r in report.rows]).all()
+
+
+def _no_tensorrt() -> None:
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here; this test checks the missing-TensorRT path")
+    except ImportError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def elu_export(tmp_path_factory):
+    return _make(tmp_path_factory.mktemp("elu"), attention="flurka-elu")
+
+
+def _verdict(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, out[-1]
+
+
+def test_default_set_passes_and_says_what_was_compared(elu_export, capsys):
+    _no_tensorrt()
+    ckpt, path = elu_export
+    code, last = _verdict(capsys, ["verify", str(ckpt), str(path)])
+    assert code == 0 and last == "RESULT: PASS (torch vs ort on 3 shapes; trt not installed)"
+
+
+@pytest.mark.parametrize("extra,why", [
+    (["--runtimes", "torch"], "nothing was compared"),
+    (["--runtimes", "torch,trt"], "trt was asked for but did not run"),
+    (["--build-engine"], "trt was asked for but did not run"),
+    (["--engine", "missing.plan"], "trt was asked for but did not run"),
+])
+def test_a_check_that_compares_nothing_fails(elu_export, capsys, extra, why):
+    _no_tensorrt()
+    ckpt, path = elu_export
+    code, last = _verdict(capsys, ["verify", str(ckpt), str(path), *extra])
+    assert code == 1 and last.startswith("RESULT: FAIL") and why in last
+
+
+def test_optional_runtime_may_be_missing(elu_export, capsys):
+    _no_tensorrt()
+    ckpt, path = elu_export
+    code, last = _verdict(capsys, ["verify", str(ckpt), str(path), "--runtimes", "ort,trt", "--optional", "trt"])
+    assert code == 0 and "trt not installed" in last
+
+
+def test_bf16_on_ort_cpu_is_never_a_pass(tmp_path, capsys):
+    ckpt, path = _make(tmp_path, dtype="bf16", attention="flurka-elu")
+    code = main(["verify", str(ckpt), str(path), "--runtimes", "torch,ort"])
+    out = capsys.readouterr().out
+    assert code == 1 and "ort: did not run (FAIL, it was asked for): ONNX Runtime's CPU provider cannot run bf16" in out
+    assert out.strip().splitlines()[-1].startswith("RESULT: FAIL")
+
+
+def test_table_states_its_criterion_and_worst_element(elu_export, capsys):
+    ckpt, path = elu_export
+    assert main(["verify", str(ckpt), str(path), "--runtimes", "ort", "--atol", "0", "--rtol", "1e-3"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "pass if |runtime - torch| <= atol + rtol*|torch| for every element (atol=0, rtol=0.001)" in out
+    assert "worst |a-b|" in out and "allowed" in out
