@@ -78,23 +78,33 @@ def _torch_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) 
 
 
 def _ort_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
-    import onnxruntime as ort
-
     from ..runtimes.ort_runner import make_session
 
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if runtime == "ort-cuda" else [
         "CPUExecutionProvider"]
     sess = make_session(paths["onnx"], providers=providers, threads=settings.threads)
-    shrink = ort.RunOptions()  # hand the arena's growth back after the call, so the next call's peak shows
-    shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    # Memory is measured on a second session without the CPU arena: an arena keeps what one call used and
+    # serves the next call from it, so the RSS peak of a call would read 0 MB once the arena is grown.
+    plain = _session_without_arena(paths["onnx"], settings.threads) if runtime == "ort-cpu" else None
 
     def peak_mb(feeds: dict[str, Any]) -> float | None:
-        if runtime != "ort-cpu":
+        if plain is None:
             return None  # device memory of ORT CUDA is not visible from here
-        call = lambda: sess.run(None, feeds, shrink)  # noqa: E731
-        return host_peak_of(call, release=call)
+        call = lambda: plain.run(None, feeds)  # noqa: E731
+        return host_peak_of(call, release=call)  # the first call pays one-time costs, the second is measured
 
     return _Target(lambda feeds: (lambda: sess.run(None, feeds)), peak_mb)
+
+
+def _session_without_arena(onnx_path: str, threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.enable_cpu_mem_arena = False
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(onnx_path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _trt_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
