@@ -66,5 +66,5 @@ def register(sub: object) -> None:
     p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--in-process", action="store_true",
-                   help="run everything in this process (faster start; peak memory then only grows)")
+                   help="run everything in this process (faster start; sets this process's torch threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -15,8 +15,16 @@ TINY = ["--seq-lens", "16,32", "--layers", "1", "--hidden", "32", "--heads", "2"
         "--num-features", "8", "--iters", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
 
 
-def test_cli_tiny_run_table_json_plot(tmp_path, capsys):
+def test_cli_tiny_run_table_json_plot(tmp_path, capsys, monkeypatch):
+    import torch
+
     pytest.importorskip("matplotlib", reason="pip install matplotlib")
+    applied, set_threads = [], torch.set_num_threads
+
+    def record_and_set(n):
+        applied.append(n)
+        set_threads(n)
+    monkeypatch.setattr(torch, "set_num_threads", record_and_set)
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
     assert main(["bench", "--kinds", "softmax,flurka-elu", "--runtimes", "torch,ort,trt", "--in-process", *TINY,
                  "--json", str(out_json), "--plot", str(out_png)]) == 0
@@ -24,6 +32,7 @@ def test_cli_tiny_run_table_json_plot(tmp_path, capsys):
     assert "p50 ms" in text and "vs softmax" in text and "flurka-elu" in text and "p90/p50" in text
     assert text.startswith("threads 1 per runtime") and "1 warm-up + 2 timed calls per row" in text
     report = json.loads(out_json.read_text())
+    assert applied and set(applied) == {1}  # the setting was applied (in this process), not only recorded
     assert report["settings"]["threads"] == 1 and report["settings"]["warmup"] == 1
     got = {(r["kind"], r["runtime"], r["seq_len"]) for r in report["results"]}
     assert {("softmax", "torch-cpu", 16), ("flurka-elu", "ort-cpu", 32)} <= got
