@@ -1,5 +1,6 @@
 """The one timing harness: percentiles, the spread mark, warm-up, thread defaults; no numpy/onnx imported."""
 
+import os
 import subprocess
 import sys
 
@@ -69,7 +70,7 @@ def test_bad_counts(iters, warmup, match):
 
 def test_default_threads_is_fixed_and_bounded():
     cores = physical_cores()
-    assert 1 <= cores <= (len(__import__("os").sched_getaffinity(0)))
+    assert 1 <= cores <= len(os.sched_getaffinity(0))
     assert default_threads() == min(4, cores)
 
 
