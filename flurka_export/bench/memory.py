@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
 from collections.abc import Callable, Iterator
 
 _MiB = 2**20
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc; the process's own symbols include libc's
+    except (OSError, AttributeError):
+        return None
+
+
 def release_freed_memory() -> None:
     """Return memory the C allocator holds but nothing uses to the OS (glibc; a no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def rss_mb() -> float:
