@@ -5,7 +5,8 @@ Steps (each one runs alone with --step, so one failure does not hide the others)
   aot       build-kernels for this GPU's arch, compile the C launcher into a .so (-lcuda), call it
             through ctypes on torch CUDA tensors, compare with the reference, check error codes
   timing    kernel vs the unfused reference op vs torch SDPA (flash) at N in 4k..64k, k = 256 keys,
-            with achieved GB/s against the H200's ~4.8 TB/s
+            with achieved GB/s against the H200's ~4.8 TB/s (p50 of CUDA-event timings from
+            flurka_export.bench.timing, the package's timing harness)
 
 Imports only flurka_export.kernels and flurka_export.ops (the GPU machine has torch and triton,
 maybe not onnx or pytest).
@@ -29,6 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from flurka_export.bench.report import LEGEND, MARK  # noqa: E402
+from flurka_export.bench.timing import time_cuda  # noqa: E402
 from flurka_export.kernels import flurka_attention_triton  # noqa: E402
 from flurka_export.ops.reference import flurka_attention_reference  # noqa: E402
 
@@ -194,50 +197,46 @@ def step_aot(out: Path) -> bool:
     ok &= rc == 4
     # C launcher speed at the headline shape (same kernels as the JIT path).
     q, k, v, _ = inputs("relu", 4, 65536, 256, 16, 64, 64, 0, torch.float16)
-    ms = bench(lambda: c_launch(lib, "relu", q, k, v, None, 16))
+    ms = time_cuda(lambda: c_launch(lib, "relu", q, k, v, None, 16), iters=20, warmup=5).p50
     gbs = (q.numel() * 2 * 2 + (k.numel() + v.numel()) * 2) / ms / 1e6
     print(f"  C launcher relu fp16 B=4 N=64k H=16 d=64: {ms:.3f} ms, {gbs:.0f} GB/s ({100 * gbs / PEAK_GBS:.0f}% of peak)")
     return ok
 
 
-def bench(fn, warmup: int = 5, reps: int = 20) -> float:  # noqa: ANN001
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(reps):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / reps
-
-
 def step_timing() -> bool:
     b, h, d, kk, p = 4, 16, 64, 256, 64
     print(f"  B={b} H={h} d=dv={d}, FLuRKA keys k={kk}, P={p} (rfa: M=2P), fp16; GB/s = (Q + K + V + proj + out) bytes / time")
-    print(f"  {'N':>6} {'map':>6} {'kernel ms':>10} {'GB/s':>7} {'%peak':>6} {'ref ms':>8} {'speedup':>8} {'SDPA ms':>8}")
+    print(f"  {'N':>6} {'map':>6} {'kernel ms':>10} {'GB/s':>7} {'%peak':>6} {'ref ms':>8} {'speedup':>8} {'SDPA ms':>9}")
+    marked = False
     for n in (4096, 16384, 32768, 65536):
         qs = torch.randn(b, h, n, d, device="cuda", dtype=torch.float16)
         try:
-            sdpa = bench(functools.partial(torch.nn.functional.scaled_dot_product_attention, qs, qs, qs), 2, 5)
+            sdpa = time_cuda(functools.partial(torch.nn.functional.scaled_dot_product_attention, qs, qs, qs),
+                             iters=5, warmup=2).p50
         except Exception as e:  # noqa: BLE001
             print(f"  SDPA failed at N={n}: {e}")
             sdpa = math.nan
         qs = None
         for fm in FEATURE_MAPS:
             q, k, v, proj = inputs(fm, b, n, kk, h, d, d, p, torch.float16)
-            ms = bench(functools.partial(flurka_attention_triton, q, k, v, proj, num_heads=h, feature_map=fm))
+            t = time_cuda(functools.partial(flurka_attention_triton, q, k, v, proj, num_heads=h, feature_map=fm),
+                          iters=20, warmup=5)
+            ms, mark = t.p50, MARK if t.unstable else ""
             try:
-                ref = bench(functools.partial(flurka_attention_reference, q, k, v, proj, num_heads=h, feature_map=fm), 2, 5)
+                tr = time_cuda(functools.partial(flurka_attention_reference, q, k, v, proj, num_heads=h,
+                                                 feature_map=fm), iters=5, warmup=2)
+                ref, mark = tr.p50, MARK if t.unstable or tr.unstable else ""
             except torch.OutOfMemoryError:
                 ref = math.nan
+            marked |= bool(mark)
             nbytes = (q.numel() * 2 + k.numel() + v.numel() + (proj.numel() if proj is not None else 0)) * 2
             gbs = nbytes / ms / 1e6
             print(f"  {n:>6} {fm:>6} {ms:>10.3f} {gbs:>7.0f} {100 * gbs / PEAK_GBS:>5.0f}% {ref:>8.3f} "
-                  f"{ref / ms:>7.1f}x {sdpa:>8.3f}")
+                  f"{ref / ms:>7.1f}x{mark or ' '} {sdpa:>8.3f}")
             q = k = v = proj = None
             torch.cuda.empty_cache()
+    if marked:
+        print(f"  {LEGEND}")
     return True
 
 

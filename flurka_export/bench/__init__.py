@@ -1,5 +1,9 @@
-"""`flurka-export bench`: latency, throughput and peak memory per attention kind, sequence length and runtime."""
+"""`flurka-export bench`: latency, throughput and peak memory per attention kind, sequence length and runtime.
 
-from .runner import BenchResult, BenchSettings, run_bench
+timing.py is the one timing harness (also used by the scripts in benchmarks/)."""
 
-__all__ = ["BenchResult", "BenchSettings", "run_bench"]
+from .measure import BenchResult
+from .runner import run_bench
+from .settings import BenchSettings, check_writable_output
+
+__all__ = ["BenchResult", "BenchSettings", "check_writable_output", "run_bench"]

@@ -9,7 +9,8 @@ from typing import Any
 from ..utils import atomic_path
 
 
-def _pyplot() -> Any:
+def load_pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or ImportError naming the pip command."""
     try:
         import matplotlib
     except ImportError:
@@ -22,7 +23,7 @@ def _pyplot() -> Any:
 
 
 def plot_report(report: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> Path:
-    plt = _pyplot()
+    plt = load_pyplot()
     results = report["results"]
     kinds = list(dict.fromkeys(r["kind"] for r in results))
     runtimes = list(dict.fromkeys(r["runtime"] for r in results))

@@ -8,15 +8,29 @@ from pathlib import Path
 from typing import Any
 
 from ..utils import atomic_path
+from .timing import SPREAD_LIMIT
 
-COLUMNS = ("kind", "runtime", "N", "p50 ms", "p90 ms", "p99 ms", "seq/s", "tok/s", "peak MB", "vs softmax")
+COLUMNS = ("kind", "runtime", "N", "p50 ms", "p90 ms", "p99 ms", "p90/p50", "seq/s", "tok/s", "peak MB", "vs softmax")
+MARK = "*"
+LEGEND = (f"{MARK} p90/p50 > {SPREAD_LIMIT}: this configuration's timings spread widely (a busy machine or too "
+          "few --iters); do not trust its ratios")
 
 
-def _row(r: dict[str, Any]) -> list[str]:
+def _mem(mb: float | None) -> str:
+    if mb is None:
+        return "-"
+    return f"{mb:.0f}" if mb >= 10 else f"{mb:.1f}"
+
+
+def _row(r: dict[str, Any], baseline_unstable: bool) -> list[str]:
+    unstable = bool(r.get("unstable"))
+    spread = r.get("spread") or r["p90_ms"] / r["p50_ms"]
     speed = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
-    mem = f"{r['peak_mem_mb']:.0f}" if r.get("peak_mem_mb") is not None else "-"
+    if speed != "-" and (unstable or baseline_unstable):
+        speed += MARK
     return [r["kind"], r["runtime"], str(r["seq_len"]), f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}",
-            f"{r['p99_ms']:.2f}", f"{r['seq_per_s']:.2f}", f"{r['tok_per_s']:.0f}", mem, speed]
+            f"{r['p99_ms']:.2f}", f"{spread:.2f}" + (MARK if unstable else ""), f"{r['seq_per_s']:.2f}",
+            f"{r['tok_per_s']:.0f}", _mem(r.get("peak_mem_mb")), speed]
 
 
 def _sorted(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -25,16 +39,42 @@ def _sorted(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(results, key=lambda r: (r["runtime"], r["seq_len"], r["kind"] != "softmax", order[r["kind"]]))
 
 
-def format_table(report: dict[str, Any], markdown: bool = False) -> str:
-    rows = [_row(r) for r in _sorted(report["results"])]
+def text_table(headers: list[str] | tuple[str, ...], rows: list[list[str]], markdown: bool = False,
+               left: int = 2) -> list[str]:
+    """Rows of cells as aligned text (the first `left` columns left-aligned) or as a Markdown table."""
     if markdown:
-        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-    else:
-        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(COLUMNS)]
-        fmt = lambda cells: "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-        lines = [fmt(COLUMNS), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
-    lines += [f"skipped: {s}" for s in report.get("skipped", [])]
+        return ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|",
+                *("| " + " | ".join(r) + " |" for r in rows)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+    return [fmt(list(headers)), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
+
+
+def caption(report: dict[str, Any]) -> list[str]:
+    """How the numbers were taken: threads, warm-up, iterations; a warning when the machine was busy."""
+    s, env = report.get("settings") or {}, report.get("environment") or {}
+    if not s:
+        return []
+    lines = [f"threads {s['threads']} per runtime (torch.set_num_threads, ORT intra_op_num_threads); "
+             f"{s['warmup']} warm-up + {s['iters']} timed calls per row; batch {s['batch']}"]
+    load, cores = env.get("load_average_start"), env.get("physical_cores")
+    if load is not None and cores and load > cores:
+        lines.append(f"warning: the machine was busy (load average {load:.1f} on {cores} cores at the start): "
+                     "timings are slower and noisier than on an idle machine")
+    return lines
+
+
+def format_table(report: dict[str, Any], markdown: bool = False) -> str:
+    results = _sorted(report["results"])
+    unstable_base = {(r["runtime"], r["seq_len"]) for r in results if r["kind"] == "softmax" and r.get("unstable")}
+    rows = [_row(r, (r["runtime"], r["seq_len"]) in unstable_base) for r in results]
+    lines = [*caption(report), *text_table(COLUMNS, rows, markdown)]
+    if any(r.get("unstable") for r in results):
+        lines.append(LEGEND)
+    lines += [f"{rt}: skipped ({why})" for rt, why in (report.get("skipped") or {}).items()]
     return "\n".join(lines)
 
 

@@ -1,8 +1,7 @@
 """Latency, throughput and peak memory across attention kinds x sequence lengths x runtimes.
 
 Each (kind, runtime) group runs in its own subprocess (`python -m flurka_export.bench.worker`) over its
-sequence lengths in ascending order: peak RSS is per process and only grows, so a fresh process per group
-with ascending N gives a meaningful peak-RSS delta per configuration (tracemalloc misses native memory).
+sequence lengths in ascending order (see measure.py for what one group does).
 """
 
 from __future__ import annotations
@@ -14,62 +13,30 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from .measure import BenchResult, run_group
+from .settings import BenchSettings, model_config
+from .timing import physical_cores
 
 RUNTIME_FAMILIES = ("torch", "ort", "trt")
+CONCRETE_RUNTIMES = ("torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda")
 
 
 class BenchError(ValueError):
     """A benchmark that cannot run as asked: the CLI prints it as one line."""
 
 
-@dataclasses.dataclass
-class BenchSettings:
-    kinds: list[str]
-    seq_lens: list[int]
-    runtimes: list[str] = dataclasses.field(default_factory=lambda: ["torch", "ort", "trt"])
-    batch: int = 1
-    layers: int = 2
-    hidden: int = 256
-    heads: int = 4
-    low_rank: int = 64
-    num_features: int = 64
-    iters: int = 10
-    warmup: int = 2
-    threads: int | None = None
-    plugin: str | None = None  # libflurka_trt_plugin.so for the trt runtime
-    subprocess: bool = True  # False: all in this process (tests; peak memory is then less meaningful)
-    seed: int = 0
-
-
-@dataclasses.dataclass
-class BenchResult:
-    kind: str
-    runtime: str
-    seq_len: int
-    batch: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    seq_per_s: float
-    tok_per_s: float
-    peak_mem_mb: float | None
-    speedup: float | None = None  # softmax p50 / this p50, same runtime and N, same run
-
-
-def resolve_runtimes(families: list[str]) -> tuple[list[str], list[str]]:
-    """`torch,ort,trt` -> the concrete runtimes present here (torch-cpu, torch-cuda, ort-cpu, ...) and notes
-    on the ones skipped."""
-    out, notes = [], []
+def resolve_runtimes(families: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`torch,ort,trt` -> the concrete runtimes present here (torch-cpu, torch-cuda, ort-cpu, ...) and, for each
+    one asked for but not present, the reason (from that runtime's availability check)."""
+    out: list[str] = []
+    skipped: dict[str, str] = {}
     for fam in families:
-        if fam not in RUNTIME_FAMILIES and fam not in ("torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda"):
-            raise ValueError(f"unknown runtime {fam!r}: pick from torch, ort, trt (or torch-cpu, ort-cuda, ...)")
+        if fam not in RUNTIME_FAMILIES and fam not in CONCRETE_RUNTIMES:
+            raise ValueError(f"unknown runtime {fam!r}: pick from torch, ort, trt (or {', '.join(CONCRETE_RUNTIMES)})")
         if fam in ("torch", "torch-cpu"):
             out.append("torch-cpu")
         if fam in ("torch", "torch-cuda"):
@@ -78,7 +45,7 @@ def resolve_runtimes(families: list[str]) -> tuple[list[str], list[str]]:
             if torch.cuda.is_available():
                 out.append("torch-cuda")
             elif fam == "torch-cuda":
-                notes.append("torch-cuda skipped: no CUDA device")
+                skipped["torch-cuda"] = "no CUDA device visible to PyTorch"
         if fam in ("ort", "ort-cpu"):
             out.append("ort-cpu")
         if fam in ("ort", "ort-cuda"):
@@ -87,24 +54,16 @@ def resolve_runtimes(families: list[str]) -> tuple[list[str], list[str]]:
             if "CUDAExecutionProvider" in ort.get_available_providers():
                 out.append("ort-cuda")
             elif fam == "ort-cuda":
-                notes.append("ort-cuda skipped: onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)")
+                skipped["ort-cuda"] = "onnxruntime has no CUDAExecutionProvider; pip install onnxruntime-gpu"
         if fam == "trt":
             from ..trt import tensorrt_missing_reason
 
-            reason = tensorrt_missing_reason()
+            reason = tensorrt_missing_reason(short=True)
             if reason:
-                notes.append(f"trt skipped: {reason}")
+                skipped["trt"] = reason
             else:
                 out.append("trt")
-    return list(dict.fromkeys(out)), notes
-
-
-def _config(settings: BenchSettings, kind: str) -> Any:
-    from ..models import FlurkaConfig
-
-    return FlurkaConfig(task="classify", attention=kind, num_layers=settings.layers, hidden_size=settings.hidden,
-                        num_heads=settings.heads, low_rank=settings.low_rank, max_seq_len=max(settings.seq_lens),
-                        num_features=settings.num_features, vocab_size=1000, seed=settings.seed)
+    return list(dict.fromkeys(out)), skipped
 
 
 def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Path) -> dict[str, str]:
@@ -112,7 +71,7 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
     from ..export import export_onnx
     from ..models import build_model, save_pretrained
 
-    model = build_model(_config(settings, kind))
+    model = build_model(model_config(settings, kind))
     ckpt = save_pretrained(model, workdir / f"{kind}-ckpt")
     paths = {"checkpoint": str(ckpt)}
     if any(r.startswith("ort") or r == "trt" for r in runtimes):
@@ -143,122 +102,6 @@ def _build_engine(onnx_path: Path, plan: Path, settings: BenchSettings) -> Path:
     return plan
 
 
-def _timer(fn: Callable[[], Any], iters: int, warmup: int, sync: Callable[[], None]) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = np.empty(iters)
-    for i in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times[i] = time.perf_counter() - t0
-    return times * 1e3
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:  # current resident set, pages
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _reset_peak_rss() -> bool:
-    # Linux: writing 5 to clear_refs resets the high-water mark VmHWM, so each configuration's peak is its own
-    # (ru_maxrss never goes down and would still hold the import-time peak).
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def run_group(settings: BenchSettings, kind: str, runtime: str, paths: dict[str, str]) -> Iterator[BenchResult]:
-    """Time one (kind, runtime) over every sequence length, ascending; yields one result per length."""
-    from ..parity.inputs import make_inputs
-
-    config = _config(settings, kind)
-    sync: Callable[[], None] = lambda: None
-    cuda_mem = False
-    if runtime.startswith("torch"):
-        import torch
-
-        from ..models import load_pretrained
-
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        device = "cuda" if runtime == "torch-cuda" else "cpu"
-        model = load_pretrained(paths["checkpoint"]).to(device).eval()
-        if device == "cuda":
-            sync, cuda_mem = torch.cuda.synchronize, True
-
-        def make_fn(feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
-            args = [torch.from_numpy(feeds[k]).to(device) for k in ("input_ids", "attention_mask")]
-
-            def fn() -> Any:
-                with torch.inference_mode():
-                    return model(*args)
-            return fn
-    elif runtime.startswith("ort"):
-        from ..runtimes.ort_runner import make_session
-
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if runtime == "ort-cuda" else [
-            "CPUExecutionProvider"]
-        sess = make_session(paths["onnx"], providers=providers, threads=settings.threads)
-
-        def make_fn(feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
-            return lambda: sess.run(None, feeds)
-    elif runtime == "trt":
-        from ..trt import make_trt_runner
-
-        runner = make_trt_runner(engine=paths["plan"], plugin=settings.plugin)
-        runner.activate()
-
-        def make_fn(feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
-            return lambda: runner.infer(feeds)
-    else:
-        raise ValueError(f"unknown runtime {runtime!r}")
-
-    # One untimed call first, so one-time costs (lazy op registration, allocator and thread-pool start-up)
-    # are billed to neither the first configuration's latency nor its peak memory.
-    make_fn(make_inputs(config, (settings.batch, min(settings.seq_lens)), seed=settings.seed, pad=False))()
-    sync()
-    for n in sorted(settings.seq_lens):
-        feeds = make_inputs(config, (settings.batch, n), seed=settings.seed, pad=False)
-        # Peak RSS above the RSS before this configuration (model loaded, earlier N freed to the allocator).
-        base = _rss_mb() if _reset_peak_rss() else max(_rss_mb(), _peak_rss_mb())
-        if cuda_mem:
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-        times = _timer(make_fn(feeds), settings.iters, settings.warmup, sync)
-        if cuda_mem:
-            import torch
-
-            peak = torch.cuda.max_memory_allocated() / 2**20
-        elif runtime.endswith("-cpu"):
-            peak = max(_peak_rss_mb() - base, 0.0)
-        else:
-            peak = None  # ORT CUDA / TensorRT device memory is not visible from here
-        mean = float(times.mean())
-        yield BenchResult(kind, runtime, n, settings.batch, float(np.percentile(times, 50)),
-                          float(np.percentile(times, 90)), float(np.percentile(times, 99)), mean,
-                          settings.batch / mean * 1e3, settings.batch * n / mean * 1e3,
-                          None if peak is None else round(peak, 1))
-
-
 def _run_subprocess(settings: BenchSettings, kind: str, runtime: str, paths: dict[str, str],
                     on_result: Callable[[BenchResult], None]) -> None:
     spec = json.dumps({"settings": dataclasses.asdict(settings), "kind": kind, "runtime": runtime, "paths": paths})
@@ -270,9 +113,9 @@ def _run_subprocess(settings: BenchSettings, kind: str, runtime: str, paths: dic
     for line in proc.stdout:  # one JSON result per line, so the progress bar moves per configuration
         if line.startswith("{"):
             on_result(BenchResult(**json.loads(line)))
-    err = proc.stderr.read()
+    err = proc.stderr.read().strip()
     if proc.wait() != 0:
-        raise BenchError(f"benchmark of {kind} on {runtime} failed: {err.strip().splitlines()[-1] if err else ''}")
+        raise BenchError(f"benchmark of {kind} on {runtime} failed: {err.splitlines()[-1] if err else 'no message'}")
 
 
 def add_speedups(results: list[BenchResult]) -> None:
@@ -293,27 +136,24 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment() -> dict[str, Any]:
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def environment(load_at_start: float | None) -> dict[str, Any]:
     import onnxruntime
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "physical_cores": physical_cores(),
+            "load_average_start": load_at_start, "load_average_end": _load_average(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
-    """Run every configuration; returns {"settings", "environment", "results", "skipped"}."""
-    from tqdm import tqdm
-
-    from ..models.config import ATTENTION_KINDS
-
-    for k in settings.kinds:
-        if k not in ATTENTION_KINDS:
-            raise ValueError(f"unknown attention kind {k!r}: pick from {', '.join(ATTENTION_KINDS)}")
-    if not settings.seq_lens or min(settings.seq_lens) < 1:
-        raise ValueError("--seq-lens needs positive lengths")
+def _usable_runtimes(settings: BenchSettings) -> tuple[list[str], dict[str, str]]:
     runtimes, skipped = resolve_runtimes(settings.runtimes)
     if "trt" in runtimes:
         from ..trt.plugin import PluginNotFound, find_plugin
@@ -322,9 +162,19 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
             find_plugin(settings.plugin)
         except PluginNotFound as e:
             runtimes.remove("trt")
-            skipped.append(f"trt skipped: {e}")
+            skipped["trt"] = str(e)
     if not runtimes:
-        raise BenchError("no runtime to benchmark: " + "; ".join(skipped))
+        raise BenchError("no runtime to benchmark: " + "; ".join(f"{r}: {why}" for r, why in skipped.items()))
+    return runtimes, skipped
+
+
+def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
+    """Run every configuration; returns {"settings", "environment", "results", "skipped"}."""
+    from tqdm import tqdm
+
+    settings.validate()
+    runtimes, skipped = _usable_runtimes(settings)
+    load_at_start = _load_average()
     results: list[BenchResult] = []
     total = len(settings.kinds) * len(runtimes) * len(settings.seq_lens)
     bar = tqdm(total=total, desc="bench", unit="cfg", disable=not progress, file=sys.stderr)
@@ -347,5 +197,5 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
                         on_result(r)
     bar.close()
     add_speedups(results)
-    return {"settings": dataclasses.asdict(settings), "environment": environment(),
+    return {"settings": dataclasses.asdict(settings), "environment": environment(load_at_start),
             "results": [dataclasses.asdict(r) for r in results], "skipped": skipped}

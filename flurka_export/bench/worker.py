@@ -6,7 +6,8 @@ import dataclasses
 import json
 import sys
 
-from .runner import BenchSettings, run_group
+from .measure import run_group
+from .settings import BenchSettings
 
 
 def main() -> int:

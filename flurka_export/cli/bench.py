@@ -12,22 +12,26 @@ def _csv(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.plot import plot_report
+    from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
-    from ..bench.runner import BenchSettings, run_bench
+    from ..bench.runner import run_bench
+    from ..bench.settings import BenchSettings, check_writable_output
 
     try:
         seq_lens = [int(x) for x in _csv(args.seq_lens)]
     except ValueError:
         raise ValueError(f"--seq-lens must be comma-separated integers, not {args.seq_lens!r}") from None
-    if args.plot:  # fail before minutes of timing, not after
-        from ..bench.plot import _pyplot
-
-        _pyplot()
     settings = BenchSettings(kinds=_csv(args.kinds), seq_lens=seq_lens, runtimes=_csv(args.runtimes),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
                              warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process)
+    settings.validate()
+    # Everything that would fail at the end fails now, before minutes of timing.
+    if args.json:
+        check_writable_output(args.json, "--json")
+    if args.plot:
+        check_writable_output(args.plot, "--plot")
+        load_pyplot()
     report = run_bench(settings, progress=not args.no_progress)
     print(format_table(report, markdown=args.markdown))
     if args.json:
@@ -51,14 +55,16 @@ def register(sub: object) -> None:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--low-rank", type=int, default=64, help="k of linformer and flurka-* (default 64)")
     p.add_argument("--num-features", type=int, default=64, help="P of rfa and favor (default 64)")
-    p.add_argument("--iters", type=int, default=10, help="timed iterations per configuration (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and ORT (default: theirs)")
+    p.add_argument("--iters", type=int, default=10, help="timed calls per configuration, >= 1 (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before the timed ones, >= 0 (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads, the same for torch and ORT (default: min(4, physical cores); "
+                        "recorded in the table and the JSON)")
     p.add_argument("--plugin", default=None,
                    help="libflurka_trt_plugin.so for the trt runtime (default: $FLURKA_TRT_PLUGIN)")
     p.add_argument("--json", default=None, help="write the results as JSON")
     p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--in-process", action="store_true",
-                   help="run everything in this process (faster start; peak memory then only grows)")
+                   help="run everything in this process (faster start; sets this process's torch threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

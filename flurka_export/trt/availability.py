@@ -12,24 +12,31 @@ INSTALL_HINT = (
 
 
 class TensorRTUnavailable(ImportError):
-    """TensorRT cannot be imported, or is too old."""
+    """TensorRT cannot be imported, or is too old. `reason` is the short form ("TensorRT not installed")."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def import_tensorrt() -> ModuleType:
     try:
         import tensorrt as trt
     except ImportError as e:
-        raise TensorRTUnavailable(f"TensorRT is not installed (import tensorrt failed: {e}); {INSTALL_HINT}") from None
+        raise TensorRTUnavailable(f"TensorRT is not installed (import tensorrt failed: {e}); {INSTALL_HINT}",
+                                  "TensorRT not installed") from None
     version = tuple(int(p) for p in trt.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_VERSION:
-        raise TensorRTUnavailable(f"TensorRT {trt.__version__} is too old; {INSTALL_HINT}")
+        raise TensorRTUnavailable(f"TensorRT {trt.__version__} is too old; {INSTALL_HINT}",
+                                  f"TensorRT {trt.__version__} too old, need {'.'.join(map(str, MIN_VERSION))}+")
     return trt
 
 
-def tensorrt_missing_reason() -> str | None:
-    """None when TensorRT can be used here, else the sentence saying why not."""
+def tensorrt_missing_reason(short: bool = False) -> str | None:
+    """None when TensorRT can be used here, else the sentence saying why not and how to install it
+    (`short`: only why, for one-line notes such as `trt: skipped (TensorRT not installed)`)."""
     try:
         import_tensorrt()
     except TensorRTUnavailable as e:
-        return str(e)
+        return e.reason if short else str(e)
     return None

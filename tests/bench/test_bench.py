@@ -4,22 +4,36 @@ import json
 
 import pytest
 
+from flurka_export.bench.measure import BenchResult
 from flurka_export.bench.report import format_table
-from flurka_export.bench.runner import BenchSettings, add_speedups, resolve_runtimes, run_bench
+from flurka_export.bench.runner import BenchError, add_speedups, resolve_runtimes, run_bench
+from flurka_export.bench.settings import BenchSettings
+from flurka_export.bench.timing import default_threads
 from flurka_export.cli import main
 
 TINY = ["--seq-lens", "16,32", "--layers", "1", "--hidden", "32", "--heads", "2", "--low-rank", "8",
         "--num-features", "8", "--iters", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
 
 
-def test_cli_tiny_run_table_json_plot(tmp_path, capsys):
+def test_cli_tiny_run_table_json_plot(tmp_path, capsys, monkeypatch):
+    import torch
+
     pytest.importorskip("matplotlib", reason="pip install matplotlib")
+    applied, set_threads = [], torch.set_num_threads
+
+    def record_and_set(n):
+        applied.append(n)
+        set_threads(n)
+    monkeypatch.setattr(torch, "set_num_threads", record_and_set)
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
     assert main(["bench", "--kinds", "softmax,flurka-elu", "--runtimes", "torch,ort,trt", "--in-process", *TINY,
                  "--json", str(out_json), "--plot", str(out_png)]) == 0
     text = capsys.readouterr().out
-    assert "p50 ms" in text and "vs softmax" in text and "flurka-elu" in text
+    assert "p50 ms" in text and "vs softmax" in text and "flurka-elu" in text and "p90/p50" in text
+    assert text.startswith("threads 1 per runtime") and "1 warm-up + 2 timed calls per row" in text
     report = json.loads(out_json.read_text())
+    assert applied and set(applied) == {1}  # the setting was applied (in this process), not only recorded
+    assert report["settings"]["threads"] == 1 and report["settings"]["warmup"] == 1
     got = {(r["kind"], r["runtime"], r["seq_len"]) for r in report["results"]}
     assert {("softmax", "torch-cpu", 16), ("flurka-elu", "ort-cpu", 32)} <= got
     assert len(got) == len(report["results"]) == 2 * 2 * len({r["runtime"] for r in report["results"]})
@@ -28,23 +42,27 @@ def test_cli_tiny_run_table_json_plot(tmp_path, capsys):
         assert r["tok_per_s"] == pytest.approx(r["seq_per_s"] * r["seq_len"])
         assert r["speedup"] > 0 and (r["kind"] != "softmax" or r["speedup"] == 1.0)
         assert r["peak_mem_mb"] is None or r["peak_mem_mb"] >= 0
+        assert r["spread"] == pytest.approx(r["p90_ms"] / r["p50_ms"], rel=1e-2) and r["unstable"] == (r["spread"] > 1.5)
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        assert any("trt skipped" in s for s in report["skipped"])
+        assert report["skipped"] == {"trt": "TensorRT not installed"}
+        assert "trt: skipped (TensorRT not installed)" in text.splitlines()
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_subprocess_worker_reports_memory():
-    report = run_bench(BenchSettings(kinds=["linformer"], seq_lens=[16], runtimes=["ort-cpu"], layers=1, hidden=32,
-                                     heads=2, low_rank=8, iters=2, warmup=1, threads=1), progress=False)
-    (r,) = report["results"]
-    assert r["runtime"] == "ort-cpu" and r["peak_mem_mb"] is not None and r["speedup"] is None
+def test_subprocess_worker_default_threads_and_torch_peak_memory():
+    # The way users run it: one worker process per (kind, runtime), threads not given. Torch rows read 0 MB
+    # before (freed memory kept by malloc hid the peak); a longer sequence needs more.
+    report = run_bench(BenchSettings(kinds=["softmax"], seq_lens=[64, 256], runtimes=["torch-cpu"], layers=1,
+                                     hidden=64, heads=2, low_rank=8, iters=2, warmup=1), progress=False)
+    assert report["settings"]["threads"] == default_threads()
+    small, large = report["results"]
+    assert small["runtime"] == "torch-cpu" and small["speedup"] == 1.0
+    assert 0 < small["peak_mem_mb"] < large["peak_mem_mb"], (small, large)
 
 
 def test_speedup_against_softmax_same_runtime_and_length():
-    from flurka_export.bench.runner import BenchResult
-
     rs = [BenchResult("softmax", "ort-cpu", 64, 1, 10, 10, 10, 10, 1, 1, None),
           BenchResult("flurka-elu", "ort-cpu", 64, 1, 2.5, 3, 3, 3, 1, 1, None),
           BenchResult("flurka-elu", "torch-cpu", 64, 1, 2.5, 3, 3, 3, 1, 1, None)]
@@ -75,7 +93,7 @@ def test_bad_input_one_line_error(args, match, capsys):
         pass
     assert main(["bench", *TINY, *args]) == 1
     err = capsys.readouterr().err
-    assert (match or "no runtime to benchmark: trt skipped") in err
+    assert (match or "no runtime to benchmark: trt: TensorRT not installed") in err
 
 
 def test_missing_matplotlib_names_the_pip_command(monkeypatch, tmp_path, capsys):
@@ -91,15 +109,13 @@ def test_trt_without_plugin_is_skipped_with_a_note(monkeypatch, tmp_path):
     import sys
     import types
 
-    from flurka_export.bench.runner import BenchError
-
     fake = types.ModuleType("tensorrt")
     fake.__version__ = "10.9.0"
     monkeypatch.setitem(sys.modules, "tensorrt", fake)  # "installed"
     monkeypatch.delenv("FLURKA_TRT_PLUGIN", raising=False)
     monkeypatch.chdir(tmp_path)  # no build/libflurka_trt_plugin.so here
-    with pytest.raises(BenchError, match="trt skipped: TensorRT plugin library not found"):
-        run_bench(BenchSettings(kinds=["softmax"], seq_lens=[8], runtimes=["trt"]), progress=False)
+    with pytest.raises(BenchError, match="trt: TensorRT plugin library not found"):
+        run_bench(BenchSettings(kinds=["softmax"], seq_lens=[8], runtimes=["trt"], low_rank=8), progress=False)
 
 
 def test_trt_engine_build_uses_prepared_model_and_bench_profile(monkeypatch, tmp_path):
@@ -127,3 +143,18 @@ def test_trt_engine_build_uses_prepared_model_and_bench_profile(monkeypatch, tmp
     assert calls["shapes"] == {"input_ids": "1x16,2x64,2x64", "attention_mask": "1x16,2x64,2x64"}
     nodes = [n for n in onnx.load(str(calls["path"])).graph.node if n.op_type == "FlurkaAttention"]
     assert nodes and all(any(a.name == "plugin_namespace" for a in n.attribute) for n in nodes)
+
+
+@pytest.mark.parametrize("runtime", ["torch-cpu", "ort-cpu"])
+def test_peak_memory_does_not_depend_on_what_ran_before(runtime, tmp_path):
+    # Memory freed by the first pass stays in the process (malloc's heap, ONNX Runtime's arena); a second pass
+    # read ~0 MB for the same configurations when the measurement did not hand it back first.
+    from flurka_export.bench.measure import run_group
+    from flurka_export.bench.runner import prepare
+
+    settings = BenchSettings(kinds=["softmax"], seq_lens=[128, 512], runtimes=[runtime], layers=1, hidden=64,
+                             heads=2, low_rank=8, iters=1, warmup=0, threads=1).validate()
+    paths = prepare(settings, "softmax", [runtime], tmp_path)
+    first = [r.peak_mem_mb for r in run_group(settings, "softmax", runtime, paths)]
+    again = [r.peak_mem_mb for r in run_group(settings, "softmax", runtime, paths)]
+    assert all(p > 0 for p in first) and all(b >= 0.5 * a for a, b in zip(first, again, strict=True)), (first, again)

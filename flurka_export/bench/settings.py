@@ -1,0 +1,85 @@
+"""What a benchmark run is asked to do, checked in full before any model is built or timed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+from .timing import default_threads
+
+
+@dataclasses.dataclass
+class BenchSettings:
+    kinds: list[str]
+    seq_lens: list[int]
+    runtimes: list[str] = dataclasses.field(default_factory=lambda: ["torch", "ort", "trt"])
+    batch: int = 1
+    layers: int = 2
+    hidden: int = 256
+    heads: int = 4
+    low_rank: int = 64
+    num_features: int = 64
+    iters: int = 10
+    warmup: int = 2
+    threads: int | None = None  # None: default_threads(), filled in by validate() and recorded in the report
+    plugin: str | None = None  # libflurka_trt_plugin.so for the trt runtime
+    subprocess: bool = True  # False: all in this process (tests; faster start)
+    seed: int = 0
+
+    def validate(self) -> BenchSettings:
+        """Raise ValueError (one line: what is wrong, what is allowed) for any bad value; fill in threads."""
+        from ..models.config import ATTENTION_KINDS
+
+        if not self.kinds:
+            raise ValueError(f"--kinds is empty: pick from {', '.join(ATTENTION_KINDS)}")
+        for k in self.kinds:
+            if k not in ATTENTION_KINDS:
+                raise ValueError(f"unknown attention kind {k!r}: pick from {', '.join(ATTENTION_KINDS)}")
+        if not self.seq_lens or any(_not_int(n) or n < 1 for n in self.seq_lens):
+            raise ValueError(f"--seq-lens must be positive integers, not {self.seq_lens}")
+        if not self.runtimes:
+            raise ValueError("--runtimes is empty: pick from torch, ort, trt")
+        for name, low in (("iters", 1), ("warmup", 0), ("batch", 1), ("layers", 1), ("hidden", 1), ("heads", 1),
+                          ("low_rank", 1), ("num_features", 1)):
+            value = getattr(self, name)
+            if _not_int(value) or value < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {low}, not {value!r}")
+        if self.threads is None:
+            self.threads = default_threads()
+        elif _not_int(self.threads) or self.threads < 1:
+            raise ValueError(f"--threads must be an integer >= 1, not {self.threads!r}")
+        for kind in self.kinds:  # the model's own limits (hidden divisible by heads, ...), before any work
+            model_config(self, kind)
+        return self
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+def model_config(settings: BenchSettings, kind: str):  # noqa: ANN201 - FlurkaConfig, imported lazily
+    from ..models import FlurkaConfig
+
+    return FlurkaConfig(task="classify", attention=kind, num_layers=settings.layers, hidden_size=settings.hidden,
+                        num_heads=settings.heads, low_rank=settings.low_rank, max_seq_len=max(settings.seq_lens),
+                        num_features=settings.num_features, vocab_size=1000, seed=settings.seed)
+
+
+def check_writable_output(path: str | os.PathLike, what: str = "output") -> Path:
+    """Fail now, in one line, if `path` could not be written at the end of a long run: it is a directory,
+    its parent is a file, or the directory it would go in is not writable. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a directory; give a file path")
+    parent = path.parent
+    while not parent.exists():  # the directories that atomic_path would create
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {path}: {parent} is a file, not a directory")
+    try:  # os.access misleads for root and read-only mounts (/sys): try it
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as e:
+        raise ValueError(f"{what} {path}: cannot write in {parent} ({e.strerror or e})") from None
+    return path
