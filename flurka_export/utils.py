@@ -65,10 +65,8 @@ def _check_parent(path: Path) -> None:
 def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, what: str = "output file") -> Path:
     """Refuse, before any work, an output file path that cannot or must not be written."""
     path = Path(path)
-    if str(path) in ("", "."):
-        raise OutputError(f"{what}: give a file path, not {str(path)!r}")
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory; the {what} must be a file path (e.g. {path / 'model.onnx'})")
+    if str(path) == "" or path.is_dir():
+        raise OutputError(f"{str(path)!r} is a directory; the {what} must be a file path")
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace it")
     _check_parent(path)

@@ -4,6 +4,6 @@ timing.py is the one timing harness (also used by the scripts in benchmarks/).""
 
 from .measure import BenchResult
 from .runner import run_bench
-from .settings import BenchSettings, check_writable_output
+from .settings import BenchSettings
 
-__all__ = ["BenchResult", "BenchSettings", "check_writable_output", "run_bench"]
+__all__ = ["BenchResult", "BenchSettings", "run_bench"]

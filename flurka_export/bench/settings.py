@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
-from pathlib import Path
 
 from .timing import default_threads
 
@@ -65,21 +62,3 @@ def model_config(settings: BenchSettings, kind: str):  # noqa: ANN201 - FlurkaCo
     return FlurkaConfig(task="classify", attention=kind, num_layers=settings.layers, hidden_size=settings.hidden,
                         num_heads=settings.heads, low_rank=settings.low_rank, max_seq_len=max(settings.seq_lens),
                         num_features=settings.num_features, vocab_size=1000, seed=settings.seed)
-
-
-def check_writable_output(path: str | os.PathLike, what: str = "output") -> Path:
-    """Fail now, in one line, if `path` could not be written at the end of a long run: it is a directory,
-    its parent is a file, or the directory it would go in is not writable. Creates nothing."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{what} {path} is a directory; give a file path")
-    parent = path.parent
-    while not parent.exists():  # the directories that atomic_path would create
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{what} {path}: {parent} is a file, not a directory")
-    try:  # os.access misleads for root and read-only mounts (/sys): try it
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as e:
-        raise ValueError(f"{what} {path}: cannot write in {parent} ({e.strerror or e})") from None
-    return path

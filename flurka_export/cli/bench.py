@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command
+from .common import add_command, add_overwrite
 
 
 def _csv(text: str) -> list[str]:
@@ -15,7 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
     from ..bench.runner import run_bench
-    from ..bench.settings import BenchSettings, check_writable_output
+    from ..bench.settings import BenchSettings
+    from ..utils import check_output_file
 
     try:
         seq_lens = [int(x) for x in _csv(args.seq_lens)]
@@ -28,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     # Everything that would fail at the end fails now, before minutes of timing.
     if args.json:
-        check_writable_output(args.json, "--json")
+        check_output_file(args.json, overwrite=args.overwrite, what="--json file")
     if args.plot:
-        check_writable_output(args.plot, "--plot")
+        check_output_file(args.plot, overwrite=args.overwrite, what="--plot file")
         load_pyplot()
     report = run_bench(settings, progress=not args.no_progress)
     print(format_table(report, markdown=args.markdown))
@@ -64,6 +65,7 @@ def register(sub: object) -> None:
                    help="libflurka_trt_plugin.so for the trt runtime (default: $FLURKA_TRT_PLUGIN)")
     p.add_argument("--json", default=None, help="write the results as JSON")
     p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
+    add_overwrite(p)
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--in-process", action="store_true",
                    help="run everything in this process (faster start; sets this process's torch threads)")

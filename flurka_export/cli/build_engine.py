@@ -21,7 +21,6 @@ def _shapes(items: list[str] | None) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..trt.engine import build_engine
-
     from ..utils import check_output_file
 
     check_output_file(args.output, overwrite=args.overwrite, what="plan file")

@@ -25,7 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from ..kernels.aot import DTYPES, build_kernels
     from ..kernels.launch import HEAD_DIMS
     from ..ops.feature_maps import FEATURE_MAPS
-
     from ..utils import check_output_dir
 
     check_output_dir(args.output, overwrite=args.overwrite, what="kernel build directory",

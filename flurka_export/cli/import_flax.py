@@ -10,7 +10,6 @@ from .common import add_command, add_overwrite
 
 def run(args: argparse.Namespace) -> int:
     from ..importers.flax import import_flax_checkpoint
-
     from ..models.checkpoint import CHECKPOINT_FILES
     from ..utils import check_output_dir
 

@@ -7,8 +7,9 @@ import tempfile
 import pytest
 
 from flurka_export.bench import runner
-from flurka_export.bench.settings import BenchSettings, check_writable_output
+from flurka_export.bench.settings import BenchSettings
 from flurka_export.cli import main
+from flurka_export.utils import check_output_file
 
 CLI = [sys.executable, "-c", "import sys; from flurka_export.cli.main import main; sys.exit(main(sys.argv[1:]))"]
 SMALL = ["--kinds", "softmax", "--seq-lens", "16", "--layers", "1", "--hidden", "32", "--heads", "2",
@@ -29,8 +30,8 @@ def test_cli_fails_before_running_in_one_line(case, tmp_path):
     (tmp_path / "a_file").write_text("keep")
     args, message = {
         "iters0": (["--iters", "0"], "--iters must be an integer >= 1, not 0"),
-        "json-sys": (["--json", "/sys/x.json"], "--json /sys/x.json: cannot write in /sys"),
-        "json-dir": (["--json", "a_dir"], "--json a_dir is a directory; give a file path"),
+        "json-sys": (["--json", "/sys/x.json"], "cannot write /sys/x.json: /sys is not writable"),
+        "json-dir": (["--json", "a_dir"], "'a_dir' is a directory; the --json file must be a file path"),
         "plot-under-file": (["--plot", "a_file/p.png"], "a_file is a file, not a directory"),
     }[case]
     if case == "json-sys" and sys_is_writable():
@@ -79,5 +80,5 @@ def test_zero_warmup_is_allowed_and_threads_default_is_filled_in():
 
 def test_output_check_creates_nothing(tmp_path):
     target = tmp_path / "new" / "deeper" / "r.json"
-    assert check_writable_output(target) == target
+    assert check_output_file(target) == target
     assert list(tmp_path.iterdir()) == []

@@ -62,7 +62,7 @@ CASES = [
     ("convert-into-nonempty-dir", ["convert-attention", "ckpt", "--to", "flurka-relu", "-o", "full"],
      ["full already exists and is not empty"]),
     ("export-unwritable", ["export", "ckpt", "-o", "/proc/m.onnx"], ["cannot write /proc/m.onnx"]),
-    ("export-to-directory", ["export", "ckpt", "-o", "full"], ["full is a directory"]),
+    ("export-to-directory", ["export", "ckpt", "-o", "full"], ["'full' is a directory"]),
     ("export-parent-is-file", ["export", "ckpt", "-o", "afile/m.onnx"], ["afile is a file, not a directory"]),
     ("export-over-existing", ["export", "ckpt", "-o", "m.onnx"], ["m.onnx already exists", "--overwrite"]),
     ("export-bad-opset", ["export", "ckpt", "-o", "x.onnx", "--opset", "99"], ["opset 99", "allowed: 18 to"]),
