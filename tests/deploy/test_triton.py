@@ -65,6 +65,7 @@ def test_onnx_repo_config_and_ort_parity(tiny, onnx_fp32, tmp_path):
     assert [list(t.dims) for t in cfg.input] == [[-1], [-1]]  # sequence dynamic, batch left to Triton
     readme = (repo / "flurka" / "README.md").read_text()
     assert "function bodies" in readme and "tritonserver --model-repository=" in readme
+    assert "max_seq_len=64" in readme and "if ids.shape[1] > MAX_SEQ_LEN:" in readme
 
     feeds = make_inputs(tiny[0], (2, 24), seed=1)
     ref = make_session(onnx_fp32).run(None, feeds)[0]
