@@ -21,8 +21,6 @@ from .measure import BenchResult, run_group
 from .settings import BenchSettings, model_config
 from .timing import physical_cores
 
-RUNTIME_FAMILIES = ("torch", "ort", "trt")
-CONCRETE_RUNTIMES = ("torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda")
 
 
 class BenchError(ValueError):
@@ -32,37 +30,24 @@ class BenchError(ValueError):
 def resolve_runtimes(families: list[str]) -> tuple[list[str], dict[str, str]]:
     """`torch,ort,trt` -> the concrete runtimes present here (torch-cpu, torch-cuda, ort-cpu, ...) and, for each
     one asked for but not present, the reason (from that runtime's availability check)."""
+    from ..runtimes import get_runtime, runtime_names
+
+    variants = {name: get_runtime(name).variants() for name in runtime_names()}
+    concrete = {v: why for vs in variants.values() for v, why in vs.items()}
     out: list[str] = []
     skipped: dict[str, str] = {}
     for fam in families:
-        if fam not in RUNTIME_FAMILIES and fam not in CONCRETE_RUNTIMES:
-            raise ValueError(f"unknown runtime {fam!r}: pick from torch, ort, trt (or {', '.join(CONCRETE_RUNTIMES)})")
-        if fam in ("torch", "torch-cpu"):
-            out.append("torch-cpu")
-        if fam in ("torch", "torch-cuda"):
-            import torch
-
-            if torch.cuda.is_available():
-                out.append("torch-cuda")
-            elif fam == "torch-cuda":
-                skipped["torch-cuda"] = "no CUDA device visible to PyTorch"
-        if fam in ("ort", "ort-cpu"):
-            out.append("ort-cpu")
-        if fam in ("ort", "ort-cuda"):
-            import onnxruntime as ort
-
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                out.append("ort-cuda")
-            elif fam == "ort-cuda":
-                skipped["ort-cuda"] = "onnxruntime has no CUDAExecutionProvider; pip install onnxruntime-gpu"
-        if fam == "trt":
-            from ..trt import tensorrt_missing_reason
-
-            reason = tensorrt_missing_reason(short=True)
-            if reason:
-                skipped["trt"] = reason
+        if fam in variants:  # a runtime: every variant usable here; the rest are not asked for explicitly
+            asked = {v: why for v, why in variants[fam].items() if why is None or len(variants[fam]) == 1}
+        elif fam in concrete:
+            asked = {fam: concrete[fam]}
+        else:
+            raise ValueError(f"unknown runtime {fam!r}: pick from {', '.join(variants)} (or {', '.join(concrete)})")
+        for v, why in asked.items():
+            if why is None:
+                out.append(v)
             else:
-                out.append("trt")
+                skipped[v] = why
     return list(dict.fromkeys(out)), skipped
 
 

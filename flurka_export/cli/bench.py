@@ -43,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: object) -> None:
+    from ..runtimes import runtime_names
+
     p = add_command(sub, "bench", run, "latency and throughput across attention kinds, sequence lengths and runtimes")
     p.add_argument("--kinds", default="softmax,linformer,flurka-elu,flurka-relu,flurka-rfa,flurka-favor",
                    help="comma-separated attention kinds (default: softmax, linformer and the four flurka-*)")
     p.add_argument("--seq-lens", default="512,2048,8192", help="comma-separated sequence lengths (default 512,2048,8192)")
-    p.add_argument("--runtimes", default="torch,ort,trt",
-                   help="torch, ort, trt (each on CPU and CUDA where present; missing ones are skipped with a note) "
-                        "or torch-cpu, torch-cuda, ort-cpu, ort-cuda")
+    p.add_argument("--runtimes", default=",".join(runtime_names()),
+                   help=f"from {', '.join(runtime_names())} (each on CPU and CUDA where present; missing ones are "
+                        "skipped with a note), or one device of a runtime such as torch-cpu, ort-cuda")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--hidden", type=int, default=256)

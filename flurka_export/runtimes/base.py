@@ -47,6 +47,11 @@ class Runtime(abc.ABC):
             return f"{self.name} cannot run {request.dtype} models here (it runs {', '.join(self.dtypes)})"
         return None
 
+    def variants(self) -> dict[str, str | None]:
+        """The devices this runtime runs on, as `bench` names them ("ort-cpu", "ort-cuda"): None when usable
+        here, else why not. Default: one variant named like the runtime."""
+        return {self.name: self.unavailable_reason()}
+
     @abc.abstractmethod
     def make_runner(self, request: RunRequest) -> Any:
         """A Polygraphy runner (BaseRunner). Raises RuntimeUnavailable with the reason when it cannot."""

@@ -29,6 +29,16 @@ class OrtRuntime(Runtime):
             return BF16_CPU_REASON
         return why
 
+    def variants(self) -> dict[str, str | None]:
+        why = self.unavailable_reason()
+        if why:
+            return {"ort-cpu": why, "ort-cuda": why}
+        from .ort_runner import available_providers
+
+        cuda = "CUDAExecutionProvider" in available_providers()
+        return {"ort-cpu": None,
+                "ort-cuda": None if cuda else "onnxruntime has no CUDAExecutionProvider; pip install onnxruntime-gpu"}
+
     @staticmethod
     def _providers(request: RunRequest) -> list[str]:
         from .ort_runner import default_providers

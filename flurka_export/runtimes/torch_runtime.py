@@ -15,6 +15,12 @@ class TorchRuntime(Runtime):
     def unavailable_reason(self) -> str | None:
         return None  # a core dependency
 
+    def variants(self) -> dict[str, str | None]:
+        import torch
+
+        return {"torch-cpu": None,
+                "torch-cuda": None if torch.cuda.is_available() else "no CUDA device visible to PyTorch"}
+
     def make_runner(self, request: RunRequest) -> Any:
         from .torch_runner import TorchRunner
 

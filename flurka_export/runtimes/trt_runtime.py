@@ -14,8 +14,7 @@ class TrtRuntime(Runtime):
     def unavailable_reason(self) -> str | None:
         from ..trt.availability import tensorrt_missing_reason
 
-        why = tensorrt_missing_reason()
-        return "TensorRT not installed" if why and "not installed" in why else why
+        return tensorrt_missing_reason(short=True)
 
     def cannot_run(self, request: RunRequest) -> str | None:
         why = super().cannot_run(request)
