@@ -22,7 +22,6 @@ from .settings import BenchSettings, model_config
 from .timing import physical_cores
 
 
-
 class BenchError(ValueError):
     """A benchmark that cannot run as asked: the CLI prints it as one line."""
 
