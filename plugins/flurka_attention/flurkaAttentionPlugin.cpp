@@ -1,7 +1,7 @@
 /*
  * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1.
  *
- * Computes SPEC section 1 step 3 (kernel attention over the - possibly low-rank shortened - keys) by calling the
+ * Computes the kernel-attention step of docs/op-spec.md (kernel attention over the - possibly low-rank shortened - keys) by calling the
  * ahead-of-time compiled kernels through the launcher C API (flurka_attention_launch.h). Shapes:
  *   input 0 query [B, Nq, H*d], 1 key [B, Nk, H*d], 2 value [B, Nk, H*dv], 3 feature_proj [H, P, d] (rfa, favor)
  *   output 0 [B, Nq, H*dv]; all of one type T in {float32, float16, bfloat16}, linear format.

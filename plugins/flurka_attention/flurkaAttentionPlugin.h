@@ -1,5 +1,5 @@
 /*
- * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1, SPEC section 2.
+ * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1 (docs/op-spec.md).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
