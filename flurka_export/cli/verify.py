@@ -8,6 +8,10 @@ from .common import add_command
 
 
 def run(args: argparse.Namespace) -> int:
+    from .verify_golden import run_golden, wants_golden
+
+    if wants_golden(args):  # golden files: cli/verify_golden.py
+        return run_golden(args)
     from ..parity.verify import RUNTIMES, VerifyOptions, format_table, verify, write_report
 
     def names(text: str | None) -> tuple[str, ...]:
@@ -33,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: object) -> None:
     p = add_command(sub, "verify", run, "parity of PyTorch, ONNX Runtime and TensorRT on the same inputs, with a report")
-    p.add_argument("checkpoint", help="checkpoint directory the ONNX was exported from")
-    p.add_argument("model", help="ONNX file")
+    p.add_argument("checkpoint", help="checkpoint directory the ONNX was exported from (with --golden: the model)")
+    p.add_argument("model", nargs="?", help="ONNX file")
     p.add_argument("--engine", help="TensorRT plan to check as well")
     p.add_argument("--build-engine", action="store_true", help="build a TensorRT engine from the ONNX first")
     p.add_argument("--plugin", help="path of libflurka_trt_plugin.so (for --engine / --build-engine)")
@@ -49,3 +53,7 @@ def register(sub: object) -> None:
                    help="report the approximation error against exact softmax attention with the same weights")
     p.add_argument("--require", help="runtimes that must run (a skipped one fails the check), e.g. trt")
     p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--save-golden", metavar="FILE.npz", help="write inputs, PyTorch and per-layer outputs, "
+                   "tolerances and versions, to check an engine elsewhere without the checkpoint")
+    p.add_argument("--golden", metavar="FILE.npz", help="check the model (a plan or .onnx) against a golden file")
+    p.add_argument("--load-inputs", metavar="FILE", help="with --save-golden: real inputs (.npz, or Polygraphy's JSON)")
