@@ -27,12 +27,23 @@ pytestmark = [
 ]
 
 
+def _sanitizers_work(tmp: Path) -> bool:
+    """ASan and UBSan need their runtime libraries (and ptrace for the leak check): probe with a tiny program."""
+    cxx = shutil.which("g++") or shutil.which("c++")
+    (tmp / "probe.cpp").write_text("int main() { return 0; }\n")
+    built = subprocess.run([cxx, "-fsanitize=address,undefined", str(tmp / "probe.cpp"), "-o", str(tmp / "probe")],
+                           capture_output=True)
+    return built.returncode == 0 and subprocess.run([str(tmp / "probe")], capture_output=True).returncode == 0
+
+
 def _build_and_test(tmp: Path, trt_include: str | None) -> tuple[Path, dict[str, int]]:
     kernels = tmp / "kernels"
     write_fake_kernels(kernels)
     build = tmp / "build"
+    sanitize = "ON" if _sanitizers_work(tmp) else "OFF"
     cmd = ["cmake", "-S", str(TESTS), "-B", str(build), f"-DFLURKA_KERNELS_DIR={kernels}",
-           f"-DCUDA_INCLUDE_DIR={CUDA_INCLUDE}"] + ([f"-DTensorRT_INCLUDE_DIR={trt_include}"] if trt_include else [])
+           f"-DCUDA_INCLUDE_DIR={CUDA_INCLUDE}", f"-DFLURKA_SANITIZE={sanitize}"]
+    cmd += [f"-DTensorRT_INCLUDE_DIR={trt_include}"] if trt_include else []
     for step in (cmd, ["cmake", "--build", str(build), "-j", "2"]):
         r = subprocess.run(step, capture_output=True, text=True)
         assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
