@@ -7,7 +7,9 @@
 #include "flurkaAttentionPlugin.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <string>
 
@@ -15,6 +17,38 @@ using namespace nvinfer1;
 using flurka::plugin::FlurkaAttentionPlugin;
 using flurka_test::Dim;
 using flurka_test::TestLogger;
+
+// Allocation failure on demand: every noexcept entry point must then fail cleanly instead of terminating.
+namespace
+{
+bool gFailAllocations = false;
+int gFailedAllocations = 0;
+} // namespace
+
+void* operator new(std::size_t size)
+{
+    if (gFailAllocations)
+    {
+        ++gFailedAllocations;
+        throw std::bad_alloc();
+    }
+    void* p = std::malloc(size == 0 ? 1 : size);
+    if (p == nullptr)
+    {
+        throw std::bad_alloc();
+    }
+    return p;
+}
+
+void operator delete(void* p) noexcept
+{
+    std::free(p);
+}
+
+void operator delete(void* p, std::size_t) noexcept
+{
+    std::free(p);
+}
 
 extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) noexcept;
 extern "C" void setLoggerFinder(ILoggerFinder* finder) noexcept;
@@ -112,7 +146,7 @@ void testCreatorAndFields()
     CHECK(std::string(c->getPluginName()) == "FlurkaAttention" && std::string(c->getPluginVersion()) == "1"
         && std::string(c->getPluginNamespace()) == "com.flurka");
     PluginFieldCollection const* names = c->getFieldNames();
-    CHECK(names->nbFields == 4);
+    CHECK(names->nbFields == flurka::plugin::kNB_FIELDS && names->nbFields >= 4); // later fields may follow
     char const* expected[] = {"num_heads", "feature_map", "stabilizer", "eps"};
     PluginFieldType const types[] = {PluginFieldType::kINT32, PluginFieldType::kCHAR, PluginFieldType::kFLOAT32,
         PluginFieldType::kFLOAT32};
@@ -190,7 +224,7 @@ void testSerializationAndClones()
         CHECK(p->getCapabilityInterface(type) != nullptr);
     }
     PluginFieldCollection const* serial = runtime(p.get())->getFieldsToSerialize();
-    CHECK(serial != nullptr && serial->nbFields == 4);
+    CHECK(serial != nullptr && serial->nbFields == flurka::plugin::kNB_FIELDS);
     std::unique_ptr<IPluginV3> back(creator()->createPlugin("attn0", serial, TensorRTPhase::kRUNTIME));
     CHECK(back != nullptr);
     if (back)
@@ -215,7 +249,7 @@ void testSerializationAndClones()
         CHECK(impl(clone.get())->attrs().featureMap == "rfa" && impl(attached.get())->attrs().numHeads == 3);
         PluginFieldCollection const* s1 = runtime(clone.get())->getFieldsToSerialize();
         p.reset(); // the clone's serialized fields must not point into the original
-        CHECK(s1->nbFields == 4 && *static_cast<int32_t const*>(s1->fields[0].data) == 3
+        CHECK(s1->nbFields == flurka::plugin::kNB_FIELDS && *static_cast<int32_t const*>(s1->fields[0].data) == 3
             && std::string(static_cast<char const*>(s1->fields[1].data)) == "rfa");
     }
 }
@@ -424,6 +458,84 @@ void testConfigureAndEnqueue()
     fake_cuda_reset();
 }
 
+//! Records errors without allocating (the allocation-failure test makes every allocation throw).
+class NoAllocLogger : public ILogger
+{
+public:
+    void log(Severity severity, AsciiChar const* msg) noexcept override
+    {
+        if (severity == Severity::kERROR)
+        {
+            ++errors;
+            std::snprintf(last, sizeof(last), "%s", msg);
+        }
+    }
+    int errors{0};
+    char last[512]{};
+};
+
+void testAllocationFailure()
+{
+    NoAllocLogger logger;
+    flurka_test::TestLoggerFinder finder(&logger);
+    setLoggerFinder(&finder);
+    fake_cuda_reset();
+    Fields f;
+    f.fmap = "favor";
+    PluginFieldCollection const* fc = f.get();
+    auto p = create(f);
+    DynamicPluginTensorDesc good[4] = {desc(dims3(2, 8, 128)), desc(dims3(2, 4, 128)), desc(dims3(2, 4, 64)),
+        desc(dims3(2, 8, 64))};
+    DynamicPluginTensorDesc bad[4] = {desc(dims3(2, 8, 99)), good[1], good[2], good[3]};
+    DynamicPluginTensorDesc out[1] = {desc(dims3(2, 8, 64))};
+    PluginTensorDesc pin[4] = {good[0].desc, good[1].desc, good[2].desc, good[3].desc};
+    PluginTensorDesc emptyKeys[4] = {good[0].desc, good[1].desc, good[2].desc, good[3].desc};
+    emptyKeys[1].dims = dims3(2, 0, 128);
+    emptyKeys[2].dims = dims3(2, 0, 64);
+    PluginTensorDesc pout[1] = {out[0].desc};
+    flurka_test::ExprBuilder eb;
+    Dim b(2), n(8), hd(99), k(4), hdv(64), h(2), pp(8), d(64);
+    DimsExprs in[4];
+    Dim const* dimsOf[4][3] = {{&b, &n, &hd}, {&b, &k, &hd}, {&b, &k, &hdv}, {&h, &pp, &d}};
+    for (int i = 0; i < 4; ++i)
+    {
+        in[i].nbDims = 3;
+        for (int j = 0; j < 3; ++j)
+            in[i].d[j] = dimsOf[i][j];
+    }
+    DimsExprs shapes[1];
+    alignas(16) static unsigned char buf[6][64];
+    void const* inputs[4] = {buf[0], buf[1], buf[2], buf[3]};
+    void* outputs[1] = {buf[4]};
+    std::unique_ptr<IPluginV3> unconfigured(p ? p->clone() : nullptr);
+
+    gFailAllocations = true;
+    IPluginV3* created = creator()->createPlugin("oom_node", fc, TensorRTPhase::kBUILD);
+    IPluginV3* cloned = p->clone();
+    IPluginV3* attached = runtime(p.get())->attachToContext(nullptr);
+    int32_t const shapeRc = build(p.get())->getOutputShapes(in, 4, nullptr, 0, shapes, 1, eb);
+    int32_t const configureRc = build(p.get())->configurePlugin(bad, 4, out, 1);
+    int32_t const twoOutputsRc = build(p.get())->configurePlugin(good, 4, out, 2);
+    int32_t const twoShapesRc = build(p.get())->getOutputShapes(in, 4, nullptr, 0, shapes, 2, eb);
+    int32_t const twoChangeRc = runtime(p.get())->onShapeChange(pin, 4, pout, 2);
+    int32_t const shapeChangeRc = runtime(p.get())->onShapeChange(emptyKeys, 4, pout, 1);
+    int32_t const enqueueRc = runtime(unconfigured.get())->enqueue(pin, pout, inputs, outputs, buf[5], nullptr);
+    PluginFieldCollection const* serial = runtime(unconfigured.get())->getFieldsToSerialize();
+    gFailAllocations = false;
+
+    CHECK(gFailedAllocations > 0);
+    CHECK(created == nullptr && cloned == nullptr && attached == nullptr);
+    CHECK(shapeRc == -1 && configureRc == -1 && shapeChangeRc == -1 && enqueueRc == -1);
+    CHECK(twoOutputsRc == -1 && twoShapesRc == -1 && twoChangeRc == -1);
+    CHECK(serial == nullptr);
+    CHECK(logger.errors >= 11);
+    CHECK(std::string(logger.last).find("out of memory") != std::string::npos);
+    delete created;
+    delete cloned;
+    delete attached;
+    setLoggerFinder(nullptr);
+}
+
 } // namespace
 
 int main()
@@ -435,6 +547,7 @@ int main()
     testOutputShapes();
     testFormats();
     testConfigureAndEnqueue();
+    testAllocationFailure();
     setLoggerFinder(nullptr);
     return flurka_test::finish("plugin_tests");
 }
