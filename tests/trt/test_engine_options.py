@@ -173,3 +173,30 @@ def test_load_plugin_names_what_is_registered(tmp_path, monkeypatch):
     registry.creators.append(SimpleNamespace(name="FlurkaAttention", plugin_version="1", plugin_namespace=""))
     with pytest.raises(plugin_mod.PluginNotFound, match=r"namespace 'com.flurka' \(registered: FlurkaAttention v1 ns=''\)"):
         plugin_mod.load_plugin(lib, registry=registry)
+
+
+def test_timing_cache_from_another_build_is_an_error(tmp_path):
+    from flurka_export.trt.engine import _use_timing_cache
+
+    class Config:
+        def __init__(self, accept):
+            self.accept, self.seen = accept, None
+
+        def create_timing_cache(self, data):
+            self.seen = data
+            return "cache"
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            assert cache == "cache" and ignore_mismatch is False
+            return self.accept
+
+    path = tmp_path / "trt.cache"
+    config = Config(True)
+    _use_timing_cache(config, path)  # no file yet: an empty cache
+    assert config.seen == b""
+    path.write_bytes(b"old")
+    config = Config(True)
+    _use_timing_cache(config, path)
+    assert config.seen == b"old"  # reused
+    with pytest.raises(ValueError, match="written by another TensorRT version or GPU"):
+        _use_timing_cache(Config(False), path)
