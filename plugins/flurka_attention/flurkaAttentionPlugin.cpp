@@ -535,12 +535,19 @@ bool FlurkaAttentionPlugin::makeParams(Dims const* dims, int32_t nbInputs, DataT
     }
     catch (...)
     {
-        return false; // out of memory while formatting `error`
+        try
+        {
+            error = "out of memory"; // fits the small-string buffer: no allocation
+        }
+        catch (...)
+        {
+        }
+        return false;
     }
 }
 
 //! The message for an empty key sequence (Nk = 0), which the kernels do not take.
-std::string emptyKeysMessage(Dims const& key)
+static std::string emptyKeysMessage(Dims const& key)
 {
     return "key and value have length Nk=0 (key shape " + dimsToString(key)
         + "): the TensorRT plugin needs at least one key; give the model a non-empty key sequence";
