@@ -6,6 +6,7 @@
 #define FLURKA_FAKE_TENSORRT_H
 
 #include <NvInferRuntime.h>
+#include <NvInferVersion.h>
 
 #include <dlfcn.h>
 
@@ -172,6 +173,30 @@ public:
         *n = 0;
         return nullptr;
     }
+#if NV_TENSORRT_MAJOR < 11
+    // TensorRT 10's deprecated IPluginCreator (V2) overloads, gone in 11: never used by an IPluginV3 plugin.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    bool registerCreator(nvinfer1::IPluginCreator&, nvinfer1::AsciiChar const* const) noexcept override
+    {
+        return false;
+    }
+    nvinfer1::IPluginCreator* const* getPluginCreatorList(int32_t* const n) const noexcept override
+    {
+        *n = 0;
+        return nullptr;
+    }
+    nvinfer1::IPluginCreator* getPluginCreator(nvinfer1::AsciiChar const* const, nvinfer1::AsciiChar const* const,
+        nvinfer1::AsciiChar const* const = "") noexcept override
+    {
+        return nullptr;
+    }
+    bool deregisterCreator(nvinfer1::IPluginCreator const&) noexcept override
+    {
+        return false;
+    }
+#pragma GCC diagnostic pop
+#endif
 
 private:
     Entry const* find(std::string const& name, std::string const& version, std::string const& ns) const
