@@ -200,3 +200,17 @@ def test_timing_cache_from_another_build_is_an_error(tmp_path):
     assert config.seen == b"old"  # reused
     with pytest.raises(ValueError, match="written by another TensorRT version or GPU"):
         _use_timing_cache(Config(False), path)
+
+
+def test_cli_refuses_bad_flag_combinations_before_tensorrt(tmp_path, capsys):
+    from flurka_export.cli import main
+
+    onnx_path = tmp_path / "m.onnx"
+    export_onnx(build_model(tiny_config()), onnx_path)
+    for extra, message in ((["--exclude-lean-runtime"], "--exclude-lean-runtime needs --version-compatible"),
+                           (["--shapes", "input_ids:1x1,1x8,1x8", "--profile", "input_ids:1x1,1x8,1x8"],
+                            "either --shapes (one profile) or --profile")):
+        assert main(["build-engine", str(onnx_path), "-o", str(tmp_path / "m.plan"), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "m.plan").exists() and not (tmp_path / "m.plan.json").exists()
