@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     images = manifest["images"]
     size = sum(i["bytes"] for i in images)
     print(f"wrote {args.output}: {len(images)} kernel images ({size / 1e6:.1f} MB) for sm_{', sm_'.join(map(str, manifest['archs']))}"
-          f" + PTX of sm_{manifest['ptx_arch']}, launcher flurka_attention_launch.h/.c, in {time.time() - start:.0f} s")
+          f" + forward-compatible PTX of sm_{manifest['ptx_arch']} (PTX ISA {manifest['ptx_version']}: needs driver "
+          f"{manifest['min_driver']} or newer), launcher flurka_attention_launch.h/.c, in {time.time() - start:.0f} s")
     return 0
 
 
@@ -48,7 +49,7 @@ def register(sub: object) -> None:
                     "compile the fused FlurkaAttention kernels ahead of time and write their C launcher")
     p.add_argument("--arch", type=_int_list, default=[80, 86, 89, 90],
                    help="compute capabilities, comma-separated (default: 80,86,89,90); PTX of the newest below 90 "
-                        "(sm_90a PTX is arch-specific) is embedded for newer GPUs")
+                        "(else sm_80; sm_90a PTX is arch-specific) is embedded for newer GPUs")
     p.add_argument("-o", "--output", required=True, help="directory to write the C sources and manifest.json into")
     p.add_argument("--feature-maps", type=_str_list, default=None, help="subset, e.g. relu,elu (default: all)")
     p.add_argument("--dtypes", type=_str_list, default=None, help="subset of fp32,fp16,bf16 (default: all)")

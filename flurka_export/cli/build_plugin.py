@@ -1,4 +1,5 @@
-"""`flurka-export build-plugin -o build/`: ahead-of-time kernels + CMake -> libflurka_trt_plugin.so."""
+"""`flurka-export build-plugin -o build/`: ahead-of-time kernels + CMake -> libflurka_trt_plugin.so (loaded by
+TensorRT's registry) and libflurka_trt_plugin_static.so (registers itself when dlopened)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,15 @@ def run(args: argparse.Namespace) -> int:
         print("+ " + " ".join(cmd), flush=True)
         if subprocess.run(cmd).returncode != 0:
             raise CommandError(f"step failed: {' '.join(cmd[:4])} ...")
-    lib = out / "cmake" / "libflurka_trt_plugin.so"
-    shutil.copy2(lib, out / lib.name)
-    print(f"built {out / lib.name}")
+    built = []
+    for name in ("libflurka_trt_plugin.so", "libflurka_trt_plugin_static.so"):
+        lib = out / "cmake" / name
+        if lib.is_file():  # the static variant exists only when CMake found libnvinfer
+            shutil.copy2(lib, out / name)
+            built.append(str(out / name))
+    print(f"built {' and '.join(built)}: give libflurka_trt_plugin.so to flurka-export, IPluginRegistry.load_library "
+          "and trtexec --dynamicPlugins; libflurka_trt_plugin_static.so to Polygraphy --plugins, "
+          "trtexec --staticPlugins and Triton")
     return 0
 
 

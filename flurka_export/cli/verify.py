@@ -11,9 +11,13 @@ def run(args: argparse.Namespace) -> int:
     from ..parity.verify import VerifyOptions, format_table, verify, write_report
     from ..runtimes import parse_runtime_list
     from ..utils import check_output_file
+    from .verify_golden import run_golden, wants_golden
 
     if args.report:
         check_output_file(args.report, overwrite=args.overwrite, what="report")
+    if wants_golden(args):  # golden files: cli/verify_golden.py
+        return run_golden(args)
+
     opts = VerifyOptions(runtimes=parse_runtime_list(args.runtimes) if args.runtimes else None,
                          optional=parse_runtime_list(args.optional, "--optional"),
                          require=parse_runtime_list(args.require, "--require"),
@@ -36,8 +40,8 @@ def register(sub: object) -> None:
                     description="Run the checkpoint in PyTorch and the ONNX file (or engine) in the other runtimes on "
                                 "the same inputs and compare every output against PyTorch. PASS needs at least one "
                                 "comparison; a runtime you name that cannot run is a FAIL unless it is --optional.")
-    p.add_argument("checkpoint", help="checkpoint directory the ONNX was exported from")
-    p.add_argument("model", help="ONNX file")
+    p.add_argument("checkpoint", help="checkpoint directory the ONNX was exported from (with --golden: the model)")
+    p.add_argument("model", nargs="?", help="ONNX file")
     p.add_argument("--engine", help="TensorRT plan to check as well (trt becomes required)")
     p.add_argument("--build-engine", action="store_true", help="build a TensorRT engine from the ONNX first")
     p.add_argument("--plugin", help="path of libflurka_trt_plugin.so (for --engine / --build-engine)")
@@ -55,3 +59,7 @@ def register(sub: object) -> None:
                    help="report the approximation error against exact softmax attention with the same weights")
     p.add_argument("--report", help="write the JSON report here")
     add_overwrite(p)
+    p.add_argument("--save-golden", metavar="FILE.npz", help="write inputs, PyTorch and per-layer outputs, "
+                   "tolerances and versions, to check an engine elsewhere without the checkpoint")
+    p.add_argument("--golden", metavar="FILE.npz", help="check the model (a plan or .onnx) against a golden file")
+    p.add_argument("--load-inputs", metavar="FILE", help="with --save-golden: real inputs (.npz, or Polygraphy's JSON)")

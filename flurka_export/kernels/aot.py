@@ -2,7 +2,7 @@
 
 `build_kernels(out_dir, archs)` compiles every specialisation (feature map x dtype x d x dv) of the
 kernels in flurka_fwd.py with `triton.compile(ASTSource(...), target=GPUTarget("cuda", arch, 32))`
-to a cubin per arch, plus PTX for forward compatibility, and writes into out_dir:
+to a cubin per arch, plus forward-compatible PTX, and writes into out_dir:
 
 - flurka_attention_launch.h  the public C API (CUDA driver API only)
 - flurka_attention_launch.c  the launcher: picks an image for the device, loads it once per context
@@ -33,6 +33,16 @@ DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")  # = flurka_dtype_t order
 DTYPE_CODES: dict[str, int] = {name: i for i, name in enumerate(DTYPES)}
 KINDS: tuple[str, ...] = ("favor_key_max", "kv_state", "query_out")  # = FLURKA_KERNEL_* in flurka_kernels.h
 DEFAULT_ARCHS: tuple[int, ...] = (80, 86, 89, 90)
+# Triton targets sm_90a / sm_100a (arch-specific: no other GPU can JIT them) from 90 up, so the embedded PTX
+# is always compiled for an arch below 90: the newest requested one, else this one.
+PORTABLE_PTX_FALLBACK = 80
+NUM_SCRATCH_PARAMS = 2  # Triton 3.x appends global and profile scratch pointers to every kernel
+# PTX ISA version -> the CUDA release that introduced it and its minimum Linux driver (CUDA release notes).
+PTX_MIN_DRIVER: dict[str, tuple[str, str]] = {
+    "8.0": ("12.0", "525"), "8.1": ("12.1", "530"), "8.2": ("12.2", "535"), "8.3": ("12.3", "545"),
+    "8.4": ("12.4", "550"), "8.5": ("12.5", "555"), "8.6": ("12.6", "560"), "8.7": ("12.8", "570"),
+    "8.8": ("12.9", "575"), "9.0": ("13.0", "580"),
+}
 # Opt-in shared memory per block (bytes) by compute capability: a kernel above it cannot launch there.
 MAX_SHARED: dict[int, int] = {70: 98304, 75: 65536, 80: 166912, 86: 101376, 87: 166912, 89: 101376, 90: 232448,
                               100: 232448, 103: 232448, 120: 101376}
@@ -119,9 +129,7 @@ def _compile(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                               options={"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]})
     md = compiled.metadata
-    for field in ("global_scratch_size", "profile_scratch_size"):
-        if getattr(md, field, 0):
-            raise RuntimeError(f"{spec} sm_{arch}: {field}={getattr(md, field)}; the C launcher passes no scratch")
+    check_launch_metadata(md, f"{spec} sm_{arch}")
     ptx = compiled.asm["ptx"]
     if isinstance(ptx, bytes):
         ptx = ptx.decode()
@@ -130,30 +138,67 @@ def _compile(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
         raise RuntimeError(f"{spec} sm_{arch}: no .entry in the PTX")
     num_params = len(re.findall(r"\.param\s", m.group(2)))
     num_args = len(RUNTIME_ARGS[spec.kind])
-    if num_params < num_args:
-        raise RuntimeError(f"{spec} sm_{arch}: PTX has {num_params} params, expected at least {num_args}")
+    if num_params != num_args + NUM_SCRATCH_PARAMS:
+        raise RuntimeError(f"{spec} sm_{arch}: the kernel takes {num_params} parameters; the C launcher passes "
+                           f"{num_args} arguments + {NUM_SCRATCH_PARAMS} scratch pointers (another Triton version?)")
+    version = re.search(r"^\s*\.version\s+(\d+\.\d+)", ptx, re.M)
+    target = re.search(r"^\s*\.target\s+(\w+)", ptx, re.M)
+    if want_ptx and (target is None or target.group(1).endswith("a")):
+        raise RuntimeError(f"{spec} sm_{arch}: PTX target {target and target.group(1)} is arch-specific; "
+                           "only forward-compatible PTX is embedded")
     shared = int(md.shared)
     limit = MAX_SHARED.get(arch, 101376)
     if shared > limit:
         raise RuntimeError(f"{spec} needs {shared} bytes of shared memory, sm_{arch} allows {limit}: retune kernel_config")
     return {
         "spec": dataclasses.asdict(spec), "arch": arch, "name": m.group(1), "cubin": compiled.asm["cubin"],
-        "ptx": ptx if want_ptx else None, "shared": shared, "num_warps": int(md.num_warps),
+        "ptx": ptx if want_ptx else None, "ptx_version": version.group(1) if version else None,
+        "shared": shared, "num_warps": int(md.num_warps),
         "num_params": num_params, "block_n": cfg["BLOCK_N"], "block_f": cfg["BLOCK_F"],
     }
 
 
-def _ptx_arch(archs: Sequence[int]) -> int:
-    # Triton targets sm_90a/sm_100a (arch-specific, not forward compatible) from 90 up, so the
-    # newest arch below 90 gives the PTX that future GPUs can JIT; without one, the newest arch.
+def check_launch_metadata(md: Any, what: str) -> None:
+    """The C launcher does a plain cuLaunchKernel: one CTA per program, no cluster, no programmatic dependent
+    launch, no cooperative grid, no tensor descriptors or tensor memory, no scratch buffers. Refuse anything else."""
+    problems = []
+    if int(getattr(md, "num_ctas", 1)) != 1:
+        problems.append(f"num_ctas={md.num_ctas}")
+    for flag in ("launch_pdl", "launch_cooperative_grid"):
+        if getattr(md, flag, False):
+            problems.append(f"{flag}=True")
+    if getattr(md, "tensordesc_meta", None):
+        problems.append("tensor descriptors")
+    for field in ("global_scratch_size", "profile_scratch_size", "tmem_size"):
+        if getattr(md, field, 0):
+            problems.append(f"{field}={getattr(md, field)}")
+    if problems:
+        raise RuntimeError(f"{what}: {', '.join(problems)}; the C launcher supports plain launches only")
+
+
+def ptx_arch(archs: Sequence[int]) -> int:
+    """The arch of the embedded PTX: the newest requested arch below 90 (sm_90a and later PTX is arch-specific
+    and no other GPU can JIT it), else PORTABLE_PTX_FALLBACK, compiled for its PTX only."""
     portable = [a for a in archs if a < 90]
-    return max(portable) if portable else max(archs)
+    return max(portable) if portable else PORTABLE_PTX_FALLBACK
+
+
+def min_driver(ptx_version: str | None) -> str:
+    """'575 (CUDA 12.9)' for PTX ISA 8.8: what a driver needs to JIT the embedded PTX."""
+    if ptx_version in PTX_MIN_DRIVER:
+        cuda, driver = PTX_MIN_DRIVER[ptx_version]
+        return f"{driver} (CUDA {cuda})"
+    return f"the driver of the CUDA release with PTX ISA {ptx_version}"
 
 
 def compile_all(specs: Sequence[Spec], archs: Sequence[int], jobs: int | None = None,
                 log: Any = None) -> list[dict[str, Any]]:
-    ptx_arch = _ptx_arch(archs)
-    work = [(s, a, a == ptx_arch) for a in archs for s in specs]
+    """Cubins for every arch, and PTX of ptx_arch(archs) (a PTX-only result, cubin None, when that arch is
+    not among archs)."""
+    p_arch = ptx_arch(archs)
+    work = [(s, a, a == p_arch) for a in archs for s in specs]
+    if p_arch not in archs:
+        work += [(s, p_arch, True) for s in specs]
     jobs = jobs or max(1, min(len(work), os.cpu_count() or 1))
     results: list[dict[str, Any]] = []
     # Always in fresh spawned processes without TRITON_INTERPRET: a triton imported in interpreter
@@ -163,8 +208,11 @@ def compile_all(specs: Sequence[Spec], archs: Sequence[int], jobs: int | None = 
     try:
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
             futures = [pool.submit(_compile_one, *w) for w in work]
-            for i, f in enumerate(futures):
-                results.append(f.result())
+            for i, (f, w) in enumerate(zip(futures, work, strict=True)):
+                r = f.result()
+                if w[1] not in archs:
+                    r["cubin"] = None  # compiled only for its forward-compatible PTX
+                results.append(r)
                 if log and ((i + 1) % 25 == 0 or i + 1 == len(work)):
                     log(f"compiled {i + 1}/{len(work)}")
     finally:
@@ -199,7 +247,7 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
     rows: list[str] = []
     manifest_images = []
     for r in results:
-        images = [("cubin", r["arch"], r["cubin"])]
+        images = [("cubin", r["arch"], r["cubin"])] if r["cubin"] is not None else []
         if r["ptx"] is not None:
             images.append(("ptx", r["arch"], r["ptx"].encode() + b"\0"))  # PTX is loaded as a C string
         for fmt, arch, blob in images:
@@ -222,8 +270,14 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
     table = [c_sources.KERNELS_C_PRELUDE, "\n".join(externs), ""]
     table.append("const flurka_kernel_image_t flurka_kernel_images[] = {\n" + ",\n".join(rows) + "\n};\n")
     table.append(f"const int flurka_kernel_image_count = {len(rows)};\n")
+    versions = sorted({r["ptx_version"] for r in results if r["ptx"] is not None and r.get("ptx_version")})
+    ptx_version = versions[-1] if versions else None
+    info = (f"cubins for sm_{', sm_'.join(map(str, archs))}; PTX for sm_{ptx_arch(archs)} and newer GPUs "
+            f"(PTX ISA {ptx_version}, needs driver {min_driver(ptx_version)} or newer)")
+    table.append(f"const char flurka_kernel_build_info[] = \"{info}\";\n")
     (out / "flurka_kernels.c").write_text("\n".join(table))
-    manifest = {"archs": list(archs), "ptx_arch": _ptx_arch(archs), "images": manifest_images,
+    manifest = {"archs": list(archs), "ptx_arch": ptx_arch(archs), "ptx_version": ptx_version,
+                "min_driver": min_driver(ptx_version), "build_info": info, "images": manifest_images,
                 "headers": ["flurka_attention_launch.h", "flurka_kernels.h"],
                 "files": ["flurka_attention_launch.c", "flurka_kernels.c", *sorted(data)]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

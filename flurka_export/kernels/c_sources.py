@@ -18,10 +18,13 @@ LAUNCH_H = r"""/* FlurkaAttention fused forward: launcher for the ahead-of-time 
  *   (rfa, favor; may be NULL for relu, elu), output [batch, q_len, num_heads*value_dim].
  * S, z and the denominators are float32 whatever dtype is. The workspace must hold
  * flurka_attention_workspace_size(p) bytes (16-byte aligned). Launches are asynchronous on `stream`,
- * in the calling thread's current CUDA context. Kernel modules are loaded on first use, once per
- * context (thread-safe), and kept for the life of the process (keyed by the CUcontext handle).
+ * in the calling thread's current CUDA context. Kernel modules are loaded by flurka_attention_prepare
+ * (call it outside CUDA-graph capture, e.g. when the shapes are set) or else on first launch, once per
+ * context (thread-safe), and kept for the life of the process, keyed by the context's unique ID
+ * (cuCtxGetId), so that a new context that reuses a destroyed one's handle never sees stale modules.
  * Image choice: the cubin for the device's exact compute capability, else an sm_8x cubin of the same
- * major and a lower minor, else the embedded PTX (JIT-compiled by the driver) for newer GPUs.
+ * major and a lower minor, else the embedded forward-compatible PTX (a non-arch-specific target,
+ * JIT-compiled by the driver) for newer GPUs. Devices older than every image are refused.
  */
 #ifndef FLURKA_ATTENTION_LAUNCH_H
 #define FLURKA_ATTENTION_LAUNCH_H
@@ -53,6 +56,7 @@ enum {
   FLURKA_ERR_NO_CONTEXT = 5,       /* no current CUDA context in the calling thread */
   FLURKA_ERR_TOO_LARGE = 6,        /* batch*num_heads > 65535 or len*num_heads*dim >= 2^31 */
   FLURKA_ERR_OUT_OF_MEMORY = 7,    /* host allocation failed */
+  FLURKA_ERR_DEVICE = 8,           /* the GPU's compute capability has no kernel image (see build_info) */
   FLURKA_ERR_CUDA_BASE = 1000
 };
 
@@ -62,6 +66,14 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
                             const void* feature_proj, void* output, void* workspace, size_t workspace_size,
                             CUstream stream); /* 0 = ok */
 const char* flurka_attention_error_string(int code);
+/* Compute capability (major*10+minor) of the current context's device; 0 = ok, else an error code. */
+int flurka_attention_device_cc(int* cc);
+/* 1 if a kernel image (cubin, or PTX the driver can JIT) runs on compute capability cc. */
+int flurka_attention_device_supported(int cc);
+/* Load the modules that p needs into the current context (before any launch or graph capture); 0 = ok. */
+int flurka_attention_prepare(const flurka_attention_params_t* p);
+/* One line: the cubin archs, the PTX arch and ISA version, and the minimum driver the PTX needs. */
+const char* flurka_attention_build_info(void);
 
 #ifdef __cplusplus
 }
@@ -90,13 +102,14 @@ typedef struct {
   const char* name; /* kernel symbol */
   int shared;       /* dynamic shared memory, bytes */
   int num_warps;
-  int num_params;   /* runtime arguments + Triton's trailing scratch pointers */
+  int num_params;   /* runtime arguments + Triton's 2 trailing scratch pointers (checked at build time) */
   int block_n;      /* query rows per program (query_out) */
   int block_f;      /* features per program (kv_state) */
 } flurka_kernel_image_t;
 
 extern const flurka_kernel_image_t flurka_kernel_images[];
 extern const int flurka_kernel_image_count;
+extern const char flurka_kernel_build_info[]; /* archs, PTX ISA version, minimum driver */
 
 #endif /* FLURKA_KERNELS_H */
 """
@@ -132,10 +145,12 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define FLURKA_MAX_GRID_Y 65535
 #define FLURKA_MAX_PARAMS 32
+#define FLURKA_NUM_SCRATCH 2 /* Triton's trailing global and profile scratch pointers */
 
-/* Modules loaded so far, one per (context, image): loaded lazily on first use, kept for the process. */
+/* Modules loaded so far, one per (context, image), kept for the process. Keyed by cuCtxGetId's
+ * process-unique ID: a destroyed context's handle can be reused by a new context. */
 typedef struct flurka_loaded {
-  CUcontext ctx;
+  unsigned long long ctx_id;
   int image;
   CUmodule module;
   CUfunction function;
@@ -208,12 +223,15 @@ static int find_image(int kind, const flurka_attention_params_t* p, int cc) {
 
 static int needs_key_max(const flurka_attention_params_t* p) { return p->feature_map == FLURKA_FMAP_FAVOR; }
 
-static int current_cc(CUcontext* ctx, int* cc) {
+/* The current context's unique ID and its device's compute capability. */
+static int current_cc(unsigned long long* ctx_id, int* cc) {
+  CUcontext ctx = NULL;
   CUdevice dev;
   int major = 0, minor = 0;
-  CUresult r = cuCtxGetCurrent(ctx);
+  CUresult r = cuCtxGetCurrent(&ctx);
   if (r != CUDA_SUCCESS) return FLURKA_ERR_CUDA_BASE + (int)r;
-  if (*ctx == NULL) return FLURKA_ERR_NO_CONTEXT;
+  if (ctx == NULL) return FLURKA_ERR_NO_CONTEXT;
+  if ((r = cuCtxGetId(ctx, ctx_id)) != CUDA_SUCCESS) return FLURKA_ERR_CUDA_BASE + (int)r;
   if ((r = cuCtxGetDevice(&dev)) != CUDA_SUCCESS) return FLURKA_ERR_CUDA_BASE + (int)r;
   if ((r = cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev)) != CUDA_SUCCESS)
     return FLURKA_ERR_CUDA_BASE + (int)r;
@@ -223,17 +241,37 @@ static int current_cc(CUcontext* ctx, int* cc) {
   return FLURKA_OK;
 }
 
+int flurka_attention_device_cc(int* cc) {
+  unsigned long long ctx_id = 0;
+  if (!cc) return FLURKA_ERR_INVALID_ARGUMENT;
+  return current_cc(&ctx_id, cc);
+}
+
+/* Some image runs on cc: same rule as find_image (exact cubin; sm_8x cubin of the same major and a lower
+ * minor; PTX of an arch <= cc). */
+int flurka_attention_device_supported(int cc) {
+  int i;
+  for (i = 0; i < flurka_kernel_image_count; ++i) {
+    const flurka_kernel_image_t* im = &flurka_kernel_images[i];
+    if (im->is_ptx ? im->arch <= cc : (im->arch == cc || (im->arch < 90 && im->arch / 10 == cc / 10 && im->arch <= cc)))
+      return 1;
+  }
+  return 0;
+}
+
+const char* flurka_attention_build_info(void) { return flurka_kernel_build_info; }
+
 int flurka_attention_supported(const flurka_attention_params_t* p) {
-  CUcontext ctx = NULL;
+  unsigned long long ctx_id = 0;
   int cc = -1;
   if (check_params(p) != FLURKA_OK) return 0;
-  if (current_cc(&ctx, &cc) != FLURKA_OK) cc = -1; /* no context yet (e.g. plugin build time): any device */
+  if (current_cc(&ctx_id, &cc) != FLURKA_OK) cc = -1; /* no context yet (e.g. plugin build time): any device */
   if (needs_key_max(p) && find_image(FLURKA_KERNEL_FAVOR_KEY_MAX, p, cc) < 0) return 0;
   return find_image(FLURKA_KERNEL_KV_STATE, p, cc) >= 0 && find_image(FLURKA_KERNEL_QUERY_OUT, p, cc) >= 0;
 }
 
 /* The CUfunction of image `index` in context ctx, loading its module on first use (thread-safe). */
-static int get_function(int index, CUcontext ctx, CUfunction* out) {
+static int get_function(int index, unsigned long long ctx_id, CUfunction* out) {
   const flurka_kernel_image_t* im = &flurka_kernel_images[index];
   flurka_loaded_t* node;
   CUmodule module = NULL;
@@ -241,7 +279,7 @@ static int get_function(int index, CUcontext ctx, CUfunction* out) {
   CUresult r;
   FLURKA_LOCK();
   for (node = g_loaded; node; node = node->next) {
-    if (node->ctx == ctx && node->image == index) {
+    if (node->ctx_id == ctx_id && node->image == index) {
       *out = node->function;
       FLURKA_UNLOCK();
       return FLURKA_OK;
@@ -259,7 +297,7 @@ static int get_function(int index, CUcontext ctx, CUfunction* out) {
     FLURKA_UNLOCK();
     return FLURKA_ERR_CUDA_BASE + (int)r;
   }
-  node->ctx = ctx;
+  node->ctx_id = ctx_id;
   node->image = index;
   node->module = module;
   node->function = function;
@@ -270,16 +308,16 @@ static int get_function(int index, CUcontext ctx, CUfunction* out) {
   return FLURKA_OK;
 }
 
-static int launch_image(int index, CUcontext ctx, unsigned grid_x, unsigned grid_y, void** args, int num_args,
-                        CUstream stream) {
+static int launch_image(int index, unsigned long long ctx_id, unsigned grid_x, unsigned grid_y, void** args,
+                        int num_args, CUstream stream) {
   const flurka_kernel_image_t* im = &flurka_kernel_images[index];
   void* params[FLURKA_MAX_PARAMS];
   CUdeviceptr scratch = 0; /* Triton's global/profile scratch: none needed (checked at build time) */
   CUfunction function = NULL;
   CUresult r;
   int i, rc;
-  if (im->num_params > FLURKA_MAX_PARAMS || im->num_params < num_args) return FLURKA_ERR_UNSUPPORTED;
-  if ((rc = get_function(index, ctx, &function)) != FLURKA_OK) return rc;
+  if (im->num_params != num_args + FLURKA_NUM_SCRATCH || im->num_params > FLURKA_MAX_PARAMS) return FLURKA_ERR_UNSUPPORTED;
+  if ((rc = get_function(index, ctx_id, &function)) != FLURKA_OK) return rc;
   for (i = 0; i < num_args; ++i) params[i] = args[i];
   for (; i < im->num_params; ++i) params[i] = &scratch;
   if (grid_x == 0 || grid_y == 0) return FLURKA_OK;
@@ -290,12 +328,36 @@ static int launch_image(int index, CUcontext ctx, unsigned grid_x, unsigned grid
 
 static int aligned16(const void* ptr) { return ((uintptr_t)ptr & 15u) == 0; }
 
+/* The images p needs on the current device (i_max = -1 unless favor), and the context's ID. */
+static int select_images(const flurka_attention_params_t* p, unsigned long long* ctx_id, int* i_max, int* i_kv,
+                         int* i_q) {
+  int rc, cc = -1;
+  if ((rc = current_cc(ctx_id, &cc)) != FLURKA_OK) return rc;
+  if (!flurka_attention_device_supported(cc)) return FLURKA_ERR_DEVICE;
+  *i_max = -1;
+  if (needs_key_max(p) && (*i_max = find_image(FLURKA_KERNEL_FAVOR_KEY_MAX, p, cc)) < 0) return FLURKA_ERR_UNSUPPORTED;
+  *i_kv = find_image(FLURKA_KERNEL_KV_STATE, p, cc);
+  *i_q = find_image(FLURKA_KERNEL_QUERY_OUT, p, cc);
+  return (*i_kv < 0 || *i_q < 0) ? FLURKA_ERR_UNSUPPORTED : FLURKA_OK;
+}
+
+int flurka_attention_prepare(const flurka_attention_params_t* p) {
+  unsigned long long ctx_id = 0;
+  int rc, i_max, i_kv, i_q;
+  CUfunction f;
+  if ((rc = check_params(p)) != FLURKA_OK) return rc;
+  if ((rc = select_images(p, &ctx_id, &i_max, &i_kv, &i_q)) != FLURKA_OK) return rc;
+  if (i_max >= 0 && (rc = get_function(i_max, ctx_id, &f)) != FLURKA_OK) return rc;
+  if ((rc = get_function(i_kv, ctx_id, &f)) != FLURKA_OK) return rc;
+  return get_function(i_q, ctx_id, &f);
+}
+
 int flurka_attention_launch(const flurka_attention_params_t* p, const void* query, const void* key, const void* value,
                             const void* feature_proj, void* output, void* workspace, size_t workspace_size,
                             CUstream stream) {
   size_t s_off, z_off, c_off, total;
-  int rc, cc, i_max = -1, i_kv, i_q, uses_proj;
-  CUcontext ctx = NULL;
+  int rc, i_max = -1, i_kv, i_q, uses_proj;
+  unsigned long long ctx_id = 0;
   CUdeviceptr q, k, v, w, o, s, z, c;
   int H, Nq, Nk, P;
   float stabilizer, eps;
@@ -309,11 +371,7 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
   if (!aligned16(query) || !aligned16(key) || !aligned16(value) || !aligned16(output) || !aligned16(workspace) ||
       (uses_proj && !aligned16(feature_proj)))
     return FLURKA_ERR_MISALIGNED;
-  if ((rc = current_cc(&ctx, &cc)) != FLURKA_OK) return rc;
-  if (needs_key_max(p) && (i_max = find_image(FLURKA_KERNEL_FAVOR_KEY_MAX, p, cc)) < 0) return FLURKA_ERR_UNSUPPORTED;
-  i_kv = find_image(FLURKA_KERNEL_KV_STATE, p, cc);
-  i_q = find_image(FLURKA_KERNEL_QUERY_OUT, p, cc);
-  if (i_kv < 0 || i_q < 0) return FLURKA_ERR_UNSUPPORTED;
+  if ((rc = select_images(p, &ctx_id, &i_max, &i_kv, &i_q)) != FLURKA_OK) return rc;
 
   q = (CUdeviceptr)(uintptr_t)query;
   k = (CUdeviceptr)(uintptr_t)key;
@@ -333,19 +391,19 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
 
   if (i_max >= 0) { /* favor: c = max of u over the (batch, head) key block, before phi(K) */
     void* args[] = {&k, &w, &c, &H, &Nk, &P};
-    if ((rc = launch_image(i_max, ctx, bh, 1, args, 6, stream)) != FLURKA_OK) return rc;
+    if ((rc = launch_image(i_max, ctx_id, bh, 1, args, 6, stream)) != FLURKA_OK) return rc;
   }
   {
     const flurka_kernel_image_t* im = &flurka_kernel_images[i_kv];
     unsigned f_tiles = uses_proj ? (unsigned)((P + im->block_f - 1) / im->block_f) : 1u;
     void* args[] = {&k, &v, &w, &c, &s, &z, &H, &Nk, &P, &stabilizer};
-    if ((rc = launch_image(i_kv, ctx, bh, f_tiles, args, 10, stream)) != FLURKA_OK) return rc;
+    if ((rc = launch_image(i_kv, ctx_id, bh, f_tiles, args, 10, stream)) != FLURKA_OK) return rc;
   }
   {
     const flurka_kernel_image_t* im = &flurka_kernel_images[i_q];
     unsigned q_tiles = (unsigned)((Nq + im->block_n - 1) / im->block_n);
     void* args[] = {&q, &w, &s, &z, &o, &H, &Nq, &P, &stabilizer, &eps};
-    if ((rc = launch_image(i_q, ctx, q_tiles, bh, args, 10, stream)) != FLURKA_OK) return rc;
+    if ((rc = launch_image(i_q, ctx_id, q_tiles, bh, args, 10, stream)) != FLURKA_OK) return rc;
   }
   return FLURKA_OK;
 }
@@ -353,13 +411,14 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
 const char* flurka_attention_error_string(int code) {
   switch (code) {
     case FLURKA_OK: return "ok";
-    case FLURKA_ERR_INVALID_ARGUMENT: return "invalid argument (NULL pointer, bad size, dtype, feature map or num_proj)";
+    case FLURKA_ERR_INVALID_ARGUMENT: return "invalid argument (NULL pointer, bad size, kv_len < 1, dtype, feature map or num_proj)";
     case FLURKA_ERR_UNSUPPORTED: return "unsupported: no kernel image for this dtype/feature map/head dims (32, 64, 128)/GPU";
     case FLURKA_ERR_WORKSPACE: return "workspace missing or smaller than flurka_attention_workspace_size()";
     case FLURKA_ERR_MISALIGNED: return "a tensor pointer is not 16-byte aligned";
     case FLURKA_ERR_NO_CONTEXT: return "no current CUDA context";
     case FLURKA_ERR_TOO_LARGE: return "too large: batch*num_heads > 65535 or length*num_heads*dim >= 2^31";
     case FLURKA_ERR_OUT_OF_MEMORY: return "host out of memory";
+    case FLURKA_ERR_DEVICE: return "this GPU's compute capability has no kernel image (see flurka_attention_build_info)";
     default: break;
   }
   if (code >= FLURKA_ERR_CUDA_BASE) {

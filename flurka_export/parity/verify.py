@@ -115,6 +115,16 @@ def _start_runners(wanted: list[str], request: RunRequest, skipped: dict[str, st
     return active
 
 
+def _first_divergence(rows: list[dict[str, Any]], order: dict[str, int]) -> dict[str, str]:
+    """Per runtime, the earliest per-layer tensor (in model order) that fails on any shape."""
+    first: dict[str, str] = {}
+    for r in rows:
+        name, out = r["runtime"], r["output"]
+        if not r["passed"] and out.startswith("layer") and (name not in first or order[out] < order[first[name]]):
+            first[name] = out
+    return first
+
+
 def _summary(rows: list[dict[str, Any]], skipped: dict[str, str], nshapes: int) -> str:
     compared = sorted({r["runtime"] for r in rows})
     parts = [f"{REFERENCE} vs {', '.join(compared)} on {nshapes} shape{'s' if nshapes != 1 else ''}"
@@ -150,7 +160,7 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
     skipped: dict[str, str] = {}
     reference = get_runtime(REFERENCE).make_runner(request)
     rows: list[dict[str, Any]] = []
-    first: dict[str, str] = {}
+    order: dict[str, int] = {}  # output name -> position in the model (layer0.attention, layer0.output, ...)
     with reference:
         active = _start_runners(wanted, request, skipped)
         try:
@@ -162,14 +172,14 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
                     for out_name in (k for k in ref if k in got):
                         c = compare_arrays(out_name, ref[out_name], got[out_name], atol, rtol)
                         rows.append({"shape": f"{shape[0]}x{shape[1]}", "runtime": name, **c.to_dict()})
-                        if not c.passed and name not in first and out_name.startswith("layer"):
-                            first[name] = out_name
+                        order.setdefault(out_name, len(order))
                     if progress:
                         progress(shape, name)
         finally:
             for runner in active.values():
                 runner.deactivate()
 
+    first = _first_divergence(rows, order)
     failures = []
     failed_required = sorted(r for r in required if r in skipped)
     failures += [f"{r} was asked for but did not run" for r in failed_required]

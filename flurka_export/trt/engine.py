@@ -1,12 +1,16 @@
-"""Strongly typed TensorRT engines with one optimisation profile, a timing cache, an atomic plan file."""
+"""Strongly typed TensorRT engines: optimisation profiles, a reusable timing cache, engines users can move
+(version-compatible with the plugin serialized into the plan, hardware-compatible), an atomic plan file and its
+build info (build_info.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -15,9 +19,13 @@ from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.prepare_trt import prepare_for_tensorrt
 from ..utils import atomic_path
 from .availability import import_tensorrt
+from .build_info import BuildInfo, write_build_info
 from .network import check_plugin_layers, flurka_node_names, parse_onnx
 from .plugin import load_plugin
 from .profiles import InputProfile, default_profiles
+
+# --hardware-compatibility value -> trt.HardwareCompatibilityLevel member
+HARDWARE_LEVELS = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-compute-capability": "SAME_COMPUTE_CAPABILITY"}
 
 
 @contextlib.contextmanager
@@ -39,37 +47,101 @@ def _prepared(onnx_path: str | os.PathLike, model: onnx.ModelProto) -> Iterator[
         os.unlink(tmp)
 
 
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """Builder settings beyond the profiles. A version-compatible engine carries the plugin library inside the plan
+    (plugins_to_serialize) unless serialize_plugin is False, so deployment needs no plugin file or LD_PRELOAD."""
+
+    version_compatible: bool = False
+    exclude_lean_runtime: bool = False
+    serialize_plugin: bool | None = None  # None: when version_compatible
+    hardware_compatibility: str = "none"
+    builder_optimization_level: int | None = None
+    workspace_mb: int = 1024
+
+    @property
+    def serializes_plugin(self) -> bool:
+        return self.version_compatible if self.serialize_plugin is None else self.serialize_plugin
+
+    def check(self) -> None:
+        if self.exclude_lean_runtime and not self.version_compatible:
+            raise ValueError("--exclude-lean-runtime needs --version-compatible")
+        if self.serialize_plugin and not self.version_compatible:
+            raise ValueError("serializing the plugin into the plan needs --version-compatible (TensorRT serializes "
+                             "plugin libraries with version-compatible engines only)")
+        if self.hardware_compatibility not in HARDWARE_LEVELS:
+            raise ValueError(f"unknown --hardware-compatibility {self.hardware_compatibility!r}; allowed: "
+                             f"{', '.join(HARDWARE_LEVELS)}")
+        level = self.builder_optimization_level
+        if level is not None and not 0 <= level <= 5:
+            raise ValueError(f"--builder-optimization-level {level} is outside 0..5")
+        if self.workspace_mb < 1:
+            raise ValueError(f"--workspace-mb {self.workspace_mb} must be at least 1")
+
+
+def configure_builder(trt: Any, builder: Any, config: Any, options: EngineOptions,
+                      profiles: list[list[InputProfile]], plugin_path: Path | None) -> None:
+    """Apply `options` and one optimisation profile per group of `profiles` to the builder config."""
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+    if options.version_compatible:
+        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    if options.exclude_lean_runtime:
+        config.set_flag(trt.BuilderFlag.EXCLUDE_LEAN_RUNTIME)
+    if plugin_path is not None and options.serializes_plugin:
+        config.plugins_to_serialize = [str(plugin_path)]
+    if options.hardware_compatibility != "none":
+        levels = getattr(trt, "HardwareCompatibilityLevel", None)
+        if levels is None:
+            raise ValueError(f"TensorRT {trt.__version__} has no hardware compatibility levels")
+        config.hardware_compatibility_level = getattr(levels, HARDWARE_LEVELS[options.hardware_compatibility])
+    if options.builder_optimization_level is not None:
+        config.builder_optimization_level = options.builder_optimization_level
+    for group in profiles:
+        profile = builder.create_optimization_profile()
+        for p in group:
+            profile.set_shape(p.name, p.min, p.opt, p.max)
+        config.add_optimization_profile(profile)
+
+
+def _use_timing_cache(config: Any, path: Path | None) -> None:
+    """Start from the cache file when it exists (reuse across builds); a cache from another TensorRT or GPU is an
+    error rather than a silent full re-timing."""
+    cache = config.create_timing_cache(path.read_bytes() if path and path.is_file() else b"")
+    if config.set_timing_cache(cache, ignore_mismatch=False) is False:
+        raise ValueError(f"timing cache {path} was written by another TensorRT version or GPU: pass a new "
+                         "--timing-cache path")
+
+
 def build_engine(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike | None = None,
     *,
     plugin: str | os.PathLike | None = None,
     shapes: dict[str, str] | None = None,
+    profiles: list[list[InputProfile]] | None = None,
     max_batch: int = 8,
     timing_cache: str | os.PathLike | None = None,
     allow_fallback: bool = False,
     workspace_mb: int = 1024,
-) -> tuple[bytes, list[InputProfile]]:
-    """Build (and save to `output` if given) a plan; returns its bytes and the profile used."""
+    options: EngineOptions | None = None,
+) -> tuple[bytes, list[list[InputProfile]]]:
+    """Build (and save to `output` if given, with its build info beside it) a plan; returns its bytes and the
+    profiles used: `profiles` (one group per optimisation profile), else one from `shapes` / the defaults."""
+    options = options or EngineOptions(workspace_mb=workspace_mb)
+    options.check()
     trt = import_tensorrt()
     model = load_onnx(onnx_path, load_external_data=False)
     expected = flurka_node_names(model)
-    profiles = default_profiles(model, max_batch=max_batch, shapes=shapes)
-    if expected:
-        load_plugin(plugin)
+    profiles = profiles or [default_profiles(model, max_batch=max_batch, shapes=shapes)]
+    plugin_path = load_plugin(plugin) if expected else None
     logger = trt.Logger(trt.Logger.WARNING)
     with _prepared(onnx_path, model) as parse_path:
         builder, network, _parser = parse_onnx(parse_path, logger)
     check_plugin_layers(network, expected, allow_fallback)
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
-    profile = builder.create_optimization_profile()
-    for p in profiles:
-        profile.set_shape(p.name, p.min, p.opt, p.max)
-    config.add_optimization_profile(profile)
+    configure_builder(trt, builder, config, options, profiles, plugin_path)
     cache_path = Path(timing_cache) if timing_cache else None
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path and cache_path.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    _use_timing_cache(config, cache_path)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
@@ -80,4 +152,18 @@ def build_engine(
     if output:
         with atomic_path(output) as tmp:
             tmp.write_bytes(data)
+        write_build_info(output, build_info(trt.__version__, options, profiles, plugin_path))
     return data, profiles
+
+
+def build_info(version: str, options: EngineOptions, profiles: list[list[InputProfile]],
+               plugin_path: Path | None) -> BuildInfo:
+    return BuildInfo(
+        tensorrt=version, version_compatible=options.version_compatible,
+        exclude_lean_runtime=options.exclude_lean_runtime,
+        plugin_serialized=plugin_path is not None and options.serializes_plugin,
+        plugin=plugin_path.name if plugin_path else None, hardware_compatibility=options.hardware_compatibility,
+        builder_optimization_level=options.builder_optimization_level,
+        profiles=[[{"name": p.name, "min": list(p.min), "opt": list(p.opt), "max": list(p.max)} for p in group]
+                  for group in profiles],
+    )

@@ -1,4 +1,11 @@
-"""Load libflurka_trt_plugin.so and check that TensorRT's registry holds the FlurkaAttention creator."""
+"""Load libflurka_trt_plugin.so into TensorRT's plugin registry and check that it holds the FlurkaAttention creator.
+
+The library exports getCreators/setLoggerFinder and registers nothing itself, so it is loaded with the registry's
+own `load_library` (as trtexec --dynamicPlugins does); that is also the library a version-compatible plan can carry.
+The self-registering libflurka_trt_plugin_static.so is for loaders that only dlopen (Polygraphy --plugins,
+trtexec --staticPlugins, Triton's TensorRT backend); given that one, it is dlopened instead. If the creator is
+registered already in this process, nothing more is loaded.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,9 @@ from .availability import import_tensorrt
 PLUGIN_NAME = OP_NAME
 PLUGIN_VERSION = str(OP_VERSION)
 LIBRARY_NAME = "libflurka_trt_plugin.so"
+STATIC_LIBRARY_NAME = "libflurka_trt_plugin_static.so"
 
-_loaded: dict[str, Any] = {}
+_loaded: dict[str, Any] = {}  # resolved path -> the registry's library handle
 
 
 class PluginNotFound(RuntimeError):
@@ -35,21 +43,34 @@ def find_plugin(path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def load_plugin(path: str | os.PathLike | None = None) -> Path:
-    """dlopen the library (its static REGISTER_TENSORRT_PLUGIN registers the creator) and check the
-    registry has FlurkaAttention with the expected version and namespace."""
-    trt = import_tensorrt()
+def _registered(registry: Any) -> str:
+    have = sorted(f"{c.name} v{c.plugin_version} ns={c.plugin_namespace!r}" for c in registry.all_creators)
+    return ", ".join(have) or "none"
+
+
+def load_plugin(path: str | os.PathLike | None = None, registry: Any = None) -> Path:
+    """Load the library with `registry.load_library` (default: TensorRT's global registry) unless the creator is
+    registered already, then check the registry has FlurkaAttention with the expected version and namespace."""
+    if registry is None:
+        registry = import_tensorrt().get_plugin_registry()
     lib = find_plugin(path).resolve()
-    if str(lib) not in _loaded:
+    if registry.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None and lib.name == STATIC_LIBRARY_NAME:
+        # The self-registering library: dlopen is all it needs (it must never go through load_library).
         try:
-            _loaded[str(lib)] = ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+            _loaded[str(lib)] = ctypes.CDLL(str(lib))
         except OSError as e:
             raise PluginNotFound(f"cannot load the TensorRT plugin {lib}: {e}") from None
-    registry = trt.get_plugin_registry()
+    elif registry.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None and str(lib) not in _loaded:
+        handle = registry.load_library(str(lib))
+        if handle is None:
+            raise PluginNotFound(
+                f"TensorRT could not load the plugin library {lib} (see TensorRT's log above: a missing dependency, "
+                f"a library built for another TensorRT, or a FlurkaAttention plugin registered already; registered: "
+                f"{_registered(registry)})")
+        _loaded[str(lib)] = handle
     if registry.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None:
-        have = sorted(f"{c.name} v{c.plugin_version} ns={c.plugin_namespace!r}" for c in registry.all_creators)
         raise PluginNotFound(
             f"{lib} loaded, but TensorRT has no plugin named {PLUGIN_NAME!r} version {PLUGIN_VERSION!r} namespace "
-            f"{PLUGIN_NAMESPACE!r} (registered: {', '.join(have) or 'none'})"
+            f"{PLUGIN_NAMESPACE!r} (registered: {_registered(registry)})"
         )
     return lib

@@ -86,3 +86,25 @@ def check_profiles(profiles: list[InputProfile], config: FlurkaConfig, n_max: in
             raise ValueError(f"{p.name}: profile max sequence length {p.max[1]} exceeds the model's N_max {n_max}")
         if p.min[0] < 1 or p.min[1] < 1:
             raise ValueError(f"{p.name}: batch and sequence length must be at least 1")
+
+
+def parse_profile_spec(spec: str) -> dict[str, str]:
+    """'input_ids:1x1,4x128,8x512;other:...' -> {name: 'MIN,OPT,MAX'}; attention_mask follows input_ids."""
+    out: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in spec.split(";"))):
+        name, sep, shape = item.partition(":")
+        if not sep or not name:
+            raise ValueError(f"bad profile {spec!r}; expected NAME:MIN,OPT,MAX[;NAME:MIN,OPT,MAX] such as "
+                             "input_ids:1x1,4x128,8x512")
+        out[name.strip()] = shape
+    if "input_ids" in out and "attention_mask" not in out:
+        out["attention_mask"] = out["input_ids"]  # they always share a shape
+    return out
+
+
+def profiles_from_specs(model: onnx.ModelProto, specs: list[str], max_batch: int = 8) -> list[list[InputProfile]]:
+    """One optimisation profile per spec (see parse_profile_spec); inputs a spec leaves out get the default range.
+    Several narrow profiles (say, short and long sequences) usually give faster engines than one wide one."""
+    if not specs:
+        return [default_profiles(model, max_batch=max_batch)]
+    return [default_profiles(model, max_batch=max_batch, shapes=parse_profile_spec(s)) for s in specs]

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from .availability import import_tensorrt
+from .build_info import read_build_info
 from .plugin import load_plugin
 
 
@@ -20,7 +21,9 @@ def make_trt_runner(engine: str | os.PathLike | None = None, onnx_path: str | os
 
     if engine is None and onnx_path is None:
         raise RuntimeError("no TensorRT engine given (use --engine model.plan, or --build-engine with --plugin)")
-    load_plugin(plugin)
+    info = read_build_info(engine) if engine is not None else None
+    if plugin is not None or not (info and info.plugin_serialized):
+        load_plugin(plugin)  # a plan that carries its plugin library loads it itself (EngineFromBytes allows host code)
     if engine is not None:
         with open(engine, "rb") as f:
             data = f.read()

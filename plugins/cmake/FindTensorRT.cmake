@@ -5,6 +5,7 @@
 #   TensorRT_INCLUDE_DIR   the directory holding NvInferRuntime.h
 #   TensorRT_LIBRARY_DIR   the directory holding libnvinfer.so
 #   TensorRT_HEADERS_ONLY  ON: do not look for the library (compile checks)
+#   TensorRT_LIBRARY_OPTIONAL  ON: look for the library, but find the package without it
 # Outputs: TensorRT_FOUND, TensorRT_INCLUDE_DIR, TensorRT_LIBRARY, TensorRT_VERSION, target TensorRT::nvinfer.
 
 set(_trt_roots ${TensorRT_ROOT} $ENV{TensorRT_ROOT} $ENV{TENSORRT_ROOT})
@@ -33,7 +34,9 @@ if(NOT TensorRT_HEADERS_ONLY)
     HINTS ${TensorRT_LIBRARY_DIR} ${_trt_roots}
     PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu lib/aarch64-linux-gnu
     PATHS /usr/local/TensorRT /opt/tensorrt)
-  list(APPEND _trt_required TensorRT_LIBRARY)
+  if(NOT TensorRT_LIBRARY_OPTIONAL)
+    list(APPEND _trt_required TensorRT_LIBRARY)
+  endif()
 endif()
 
 include(FindPackageHandleStandardArgs)

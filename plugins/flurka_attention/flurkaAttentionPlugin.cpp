@@ -1,7 +1,7 @@
 /*
  * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1.
  *
- * Computes SPEC section 1 step 3 (kernel attention over the - possibly low-rank shortened - keys) by calling the
+ * Computes the kernel-attention step of docs/op-spec.md (kernel attention over the - possibly low-rank shortened - keys) by calling the
  * ahead-of-time compiled kernels through the launcher C API (flurka_attention_launch.h). Shapes:
  *   input 0 query [B, Nq, H*d], 1 key [B, Nk, H*d], 2 value [B, Nk, H*dv], 3 feature_proj [H, P, d] (rfa, favor)
  *   output 0 [B, Nq, H*dv]; all of one type T in {float32, float16, bfloat16}, linear format.
@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -30,7 +29,7 @@ namespace
 
 char const* const kINPUT_NAMES[] = {"query", "key", "value", "feature_proj"};
 
-//! Holds the ILoggerFinder that TensorRT hands over through setLoggerFinder().
+//! Holds the ILoggerFinder that TensorRT hands over through setLoggerFinder(), or the fallback logger.
 class LoggerFinderSlot
 {
 public:
@@ -40,15 +39,23 @@ public:
         mFinder = finder;
     }
 
+    void setFallback(ILogger* logger) noexcept
+    {
+        std::lock_guard<std::mutex> lock(mMutex);
+        mFallback = logger;
+    }
+
     ILogger* findLogger() noexcept
     {
         std::lock_guard<std::mutex> lock(mMutex);
-        return mFinder != nullptr ? mFinder->findLogger() : nullptr;
+        ILogger* logger = mFinder != nullptr ? mFinder->findLogger() : nullptr;
+        return logger != nullptr ? logger : mFallback;
     }
 
 private:
     std::mutex mMutex;
     ILoggerFinder* mFinder{nullptr};
+    ILogger* mFallback{nullptr};
 };
 
 LoggerFinderSlot& loggerFinderSlot() noexcept
@@ -199,30 +206,36 @@ Dims knownDims(DimsExprs const& exprs) noexcept
 
 } // namespace
 
+void logMessage(ILogger::Severity severity, char const* message) noexcept
+{
+    // A fixed buffer: logging must work when memory is exhausted (long messages are cut).
+    char full[2048];
+    std::snprintf(full, sizeof(full), "%s::%s (plugin version %s): %s", kPLUGIN_NAMESPACE, kPLUGIN_NAME,
+        kPLUGIN_VERSION, message != nullptr ? message : "(no message)");
+    ILogger* logger = loggerFinderSlot().findLogger();
+    if (logger != nullptr)
+    {
+        logger->log(severity, full);
+    }
+    else if (severity <= ILogger::Severity::kWARNING)
+    {
+        std::fprintf(stderr, "%s\n", full);
+    }
+}
+
 void logMessage(ILogger::Severity severity, std::string const& message) noexcept
 {
-    try
-    {
-        std::string const full = std::string(kPLUGIN_NAMESPACE) + "::" + kPLUGIN_NAME + " (plugin version "
-            + kPLUGIN_VERSION + "): " + message;
-        ILogger* logger = loggerFinderSlot().findLogger();
-        if (logger == nullptr)
-        {
-            logger = ::getLogger(); // TensorRT's global logger (libnvinfer)
-        }
-        if (logger != nullptr)
-        {
-            logger->log(severity, full.c_str());
-        }
-        else if (severity <= ILogger::Severity::kWARNING)
-        {
-            std::fprintf(stderr, "%s\n", full.c_str());
-        }
-    }
-    catch (...)
-    {
-        std::fprintf(stderr, "%s::%s: %s\n", kPLUGIN_NAMESPACE, kPLUGIN_NAME, "logging failed");
-    }
+    logMessage(severity, message.c_str());
+}
+
+void setLoggerFinderImpl(ILoggerFinder* finder) noexcept
+{
+    loggerFinderSlot().set(finder);
+}
+
+void setFallbackLogger(ILogger* logger) noexcept
+{
+    loggerFinderSlot().setFallback(logger);
 }
 
 bool parseFields(PluginFieldCollection const* fc, FlurkaAttentionAttrs& attrs, std::string& error) noexcept
@@ -306,9 +319,9 @@ bool parseFields(PluginFieldCollection const* fc, FlurkaAttentionAttrs& attrs, s
         }
         return true;
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        error = std::string("reading the fields failed: ") + e.what();
+        error.clear(); // out of memory: the caller reports it
         return false;
     }
 }
@@ -332,12 +345,33 @@ FlurkaAttentionPlugin::FlurkaAttentionPlugin(std::string layerName, FlurkaAttent
 
 int32_t FlurkaAttentionPlugin::fail(std::string const& message) const noexcept
 {
-    try
+    return fail(message.c_str());
+}
+
+int32_t FlurkaAttentionPlugin::fail(char const* message) const noexcept
+{
+    char full[1800];
+    std::snprintf(full, sizeof(full), "node '%s': %s", mLayerName.c_str(), message);
+    logMessage(ILogger::Severity::kERROR, static_cast<char const*>(full));
+    return -1;
+}
+
+int32_t FlurkaAttentionPlugin::checkDevice() noexcept
+{
+    int cc = 0;
+    if (flurka_attention_device_cc(&cc) != 0 || flurka_attention_device_supported(cc))
     {
-        logMessage(ILogger::Severity::kERROR, "node '" + mLayerName + "': " + message);
+        return 0; // no current context (nothing to check yet), or a supported GPU
     }
-    catch (...)
+    if (!mDeviceReported)
     {
+        mDeviceReported = true;
+        char message[1024];
+        std::snprintf(message, sizeof(message),
+            "this GPU has compute capability %d.%d, which the compiled kernels do not support (%s); rebuild the "
+            "plugin with `flurka-export build-plugin --arch %d`",
+            cc / 10, cc % 10, flurka_attention_build_info(), cc);
+        fail(static_cast<char const*>(message));
     }
     return -1;
 }
@@ -359,9 +393,9 @@ IPluginV3* FlurkaAttentionPlugin::clone() noexcept
     {
         return new FlurkaAttentionPlugin(*this);
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        fail(std::string("clone failed: ") + e.what());
+        fail("clone failed: out of memory");
         return nullptr;
     }
 }
@@ -451,9 +485,9 @@ int32_t FlurkaAttentionPlugin::checkShapes(Dims const* dims, int32_t nbInputs) c
         }
         return 0;
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        return fail(std::string("shape check failed: ") + e.what());
+        return fail("shape check failed: out of memory");
     }
 }
 
@@ -499,15 +533,40 @@ bool FlurkaAttentionPlugin::makeParams(Dims const* dims, int32_t nbInputs, DataT
         params.eps = mAttrs.eps;
         return true;
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        error = e.what();
+        try
+        {
+            error = "out of memory"; // fits the small-string buffer: no allocation
+        }
+        catch (...)
+        {
+        }
         return false;
     }
 }
 
+//! The message for an empty key sequence (Nk = 0), which the kernels do not take.
+static std::string emptyKeysMessage(Dims const& key)
+{
+    return "key and value have length Nk=0 (key shape " + dimsToString(key)
+        + "): the TensorRT plugin needs at least one key; give the model a non-empty key sequence";
+}
+
 int32_t FlurkaAttentionPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        return configure(in, nbInputs, nbOutputs);
+    }
+    catch (...)
+    {
+        return fail("configurePlugin failed: out of memory");
+    }
+}
+
+int32_t FlurkaAttentionPlugin::configure(DynamicPluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs)
 {
     if (nbOutputs != 1)
     {
@@ -529,6 +588,14 @@ int32_t FlurkaAttentionPlugin::configurePlugin(
         return -1;
     }
     mNbInputs = nbInputs;
+    if (maxDims[1].d[1] == 0)
+    {
+        return fail(emptyKeysMessage(maxDims[1]));
+    }
+    if (checkDevice() != 0)
+    {
+        return -1;
+    }
     flurka_attention_params_t params;
     std::string error;
     if (!makeParams(maxDims, nbInputs, in[0].desc.type, params, error))
@@ -548,15 +615,18 @@ int32_t FlurkaAttentionPlugin::configurePlugin(
 int32_t FlurkaAttentionPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
 {
+    char message[256];
     if (nbOutputs != 1 || nbInputs < 3)
     {
-        return fail("expected 1 output and at least 3 inputs, got " + std::to_string(nbOutputs) + " and "
-            + std::to_string(nbInputs));
+        std::snprintf(message, sizeof(message), "expected 1 output and at least 3 inputs, got %d and %d", nbOutputs,
+            nbInputs);
+        return fail(static_cast<char const*>(message));
     }
     if (!isSupportedType(inputTypes[0]))
     {
-        return fail(std::string("query has type ") + dataTypeName(inputTypes[0])
-            + "; supported: float32, float16, bfloat16");
+        std::snprintf(message, sizeof(message), "query has type %s; supported: float32, float16, bfloat16",
+            dataTypeName(inputTypes[0]));
+        return fail(static_cast<char const*>(message));
     }
     outputTypes[0] = inputTypes[0];
     return 0;
@@ -565,6 +635,19 @@ int32_t FlurkaAttentionPlugin::getOutputDataTypes(
 int32_t FlurkaAttentionPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& /*exprBuilder*/) noexcept
+{
+    try
+    {
+        return outputShapes(inputs, nbInputs, outputs, nbOutputs);
+    }
+    catch (...)
+    {
+        return fail("getOutputShapes failed: out of memory");
+    }
+}
+
+int32_t FlurkaAttentionPlugin::outputShapes(
+    DimsExprs const* inputs, int32_t nbInputs, DimsExprs* outputs, int32_t nbOutputs)
 {
     if (nbOutputs != 1)
     {
@@ -598,6 +681,10 @@ bool FlurkaAttentionPlugin::supportsFormatCombination(
     {
         return false;
     }
+    if (pos == 0 && checkDevice() != 0)
+    {
+        return false; // this GPU has no kernel image: no format combination is supported
+    }
     PluginTensorDesc const& desc = inOut[pos].desc;
     if (desc.format != TensorFormat::kLINEAR || !isSupportedType(desc.type))
     {
@@ -619,20 +706,28 @@ size_t FlurkaAttentionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* in
     {
         return 0;
     }
-    // The workspace must serve every shape of the profile: size it for the maximum dimensions.
-    Dims maxDims[4];
-    for (int32_t i = 0; i < nbInputs; ++i)
+    try
     {
-        maxDims[i] = inputs[i].max;
+        // The workspace must serve every shape of the profile: size it for the maximum dimensions.
+        Dims maxDims[4];
+        for (int32_t i = 0; i < nbInputs; ++i)
+        {
+            maxDims[i] = inputs[i].max;
+        }
+        flurka_attention_params_t params;
+        std::string error;
+        if (!makeParams(maxDims, nbInputs, inputs[0].desc.type, params, error))
+        {
+            fail("cannot size the workspace: " + error);
+            return 0;
+        }
+        return flurka_attention_workspace_size(&params);
     }
-    flurka_attention_params_t params;
-    std::string error;
-    if (!makeParams(maxDims, nbInputs, inputs[0].desc.type, params, error))
+    catch (...)
     {
-        fail("cannot size the workspace: " + error);
+        fail("getWorkspaceSize failed: out of memory");
         return 0;
     }
-    return flurka_attention_workspace_size(&params);
 }
 
 char const* FlurkaAttentionPlugin::getTimingCacheID() noexcept
@@ -647,6 +742,18 @@ char const* FlurkaAttentionPlugin::getMetadataString() noexcept
 
 int32_t FlurkaAttentionPlugin::onShapeChange(
     PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        return shapeChange(in, nbInputs, nbOutputs);
+    }
+    catch (...)
+    {
+        return fail("onShapeChange failed: out of memory");
+    }
+}
+
+int32_t FlurkaAttentionPlugin::shapeChange(PluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs)
 {
     if (nbOutputs != 1)
     {
@@ -665,6 +772,14 @@ int32_t FlurkaAttentionPlugin::onShapeChange(
     {
         return -1;
     }
+    if (dims[1].d[1] == 0)
+    {
+        return fail(emptyKeysMessage(dims[1]));
+    }
+    if (checkDevice() != 0)
+    {
+        return -1;
+    }
     flurka_attention_params_t params;
     std::string error;
     if (!makeParams(dims, nbInputs, in[0].type, params, error))
@@ -676,12 +791,25 @@ int32_t FlurkaAttentionPlugin::onShapeChange(
         return fail(std::string("the compiled kernels do not support query ") + dimsToString(dims[0]) + " / value "
             + dimsToString(dims[2]) + " in " + dataTypeName(in[0].type) + " with feature_map=" + mAttrs.featureMap);
     }
+    // Load the kernel modules now, in the execution context's CUDA context, not at the first enqueue (which may
+    // be inside CUDA-graph capture). Without a current context the launcher loads them at the first launch.
+    int cc = 0;
+    if (flurka_attention_device_cc(&cc) == 0)
+    {
+        int const rc = flurka_attention_prepare(&params);
+        if (rc != 0)
+        {
+            char const* what = flurka_attention_error_string(rc);
+            return fail("loading the kernels failed (code " + std::to_string(rc) + "): " + (what != nullptr ? what : "?"));
+        }
+    }
     mNbInputs = nbInputs;
     return 0;
 }
 
 int32_t FlurkaAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
     void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept
+try
 {
     if (mNbInputs < 3)
     {
@@ -710,6 +838,10 @@ int32_t FlurkaAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, Plugin
     }
     return 0;
 }
+catch (...)
+{
+    return fail("enqueue failed: out of memory");
+}
 
 IPluginV3* FlurkaAttentionPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
 {
@@ -731,9 +863,9 @@ PluginFieldCollection const* FlurkaAttentionPlugin::getFieldsToSerialize() noexc
         mSerialFc.fields = mSerialFields.data();
         return &mSerialFc;
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        fail(std::string("serializing the fields failed: ") + e.what());
+        fail("serializing the fields failed: out of memory");
         return nullptr;
     }
 }
@@ -741,13 +873,13 @@ PluginFieldCollection const* FlurkaAttentionPlugin::getFieldsToSerialize() noexc
 // ------------------------------------------------------------------------------------------------------------------
 // FlurkaAttentionPluginCreator
 
-FlurkaAttentionPluginCreator::FlurkaAttentionPluginCreator()
+FlurkaAttentionPluginCreator::FlurkaAttentionPluginCreator() noexcept
 {
-    for (FieldSpec const& spec : kFIELDS)
+    for (int32_t i = 0; i < kNB_FIELDS; ++i)
     {
-        mFieldNames.emplace_back(spec.name, nullptr, spec.type, 1);
+        mFieldNames[i] = PluginField(kFIELDS[i].name, nullptr, kFIELDS[i].type, 1);
     }
-    mFc.nbFields = static_cast<int32_t>(mFieldNames.size());
+    mFc.nbFields = kNB_FIELDS;
     mFc.fields = mFieldNames.data();
 }
 
@@ -781,35 +913,24 @@ IPluginV3* FlurkaAttentionPluginCreator::createPlugin(
         std::string error;
         if (!parseFields(fc, attrs, error))
         {
-            logMessage(ILogger::Severity::kERROR, "node '" + layerName + "': " + error);
+            logMessage(ILogger::Severity::kERROR,
+                "node '" + layerName + "': " + (error.empty() ? std::string("reading the fields failed") : error));
             return nullptr;
         }
         return new FlurkaAttentionPlugin(layerName, std::move(attrs));
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        logMessage(ILogger::Severity::kERROR, std::string("createPlugin failed: ") + e.what());
+        logMessage(ILogger::Severity::kERROR, "createPlugin failed: out of memory");
         return nullptr;
     }
 }
 
-#if FLURKA_SELF_REGISTER
-// Static registration when the library is dlopen()ed (Polygraphy --plugins, trtexec --staticPlugins, ctypes).
-REGISTER_TENSORRT_PLUGIN(FlurkaAttentionPluginCreator);
-#endif
+FlurkaAttentionPluginCreator& pluginCreator() noexcept
+{
+    static FlurkaAttentionPluginCreator sCreator; // noexcept constructor
+    return sCreator;
+}
 
 } // namespace plugin
 } // namespace flurka
-
-extern "C" FLURKA_PLUGIN_EXPORT IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
-{
-    static flurka::plugin::FlurkaAttentionPluginCreator sCreator;
-    static IPluginCreatorInterface* const sCreators[] = {&sCreator};
-    nbCreators = 1;
-    return sCreators;
-}
-
-extern "C" FLURKA_PLUGIN_EXPORT void setLoggerFinder(ILoggerFinder* finder)
-{
-    flurka::plugin::loggerFinderSlot().set(finder);
-}

@@ -1,5 +1,5 @@
 /*
- * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1, SPEC section 2.
+ * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1 (docs/op-spec.md).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -8,6 +8,7 @@
 
 #include <NvInferRuntime.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -79,8 +80,13 @@ struct FlurkaAttentionAttrs
 //! On failure returns false and sets `error` to one sentence naming the field and its value.
 bool parseFields(nvinfer1::PluginFieldCollection const* fc, FlurkaAttentionAttrs& attrs, std::string& error) noexcept;
 
-//! Log through the TensorRT logger (the one from setLoggerFinder, else the global TensorRT logger, else stderr).
+//! Log through the TensorRT logger: the one from setLoggerFinder (libflurka_trt_plugin.so), else the one set with
+//! setFallbackLogger (libflurka_trt_plugin_static.so: TensorRT's global logger), else stderr. Never allocates
+//! beyond a fixed buffer, never throws.
+void logMessage(nvinfer1::ILogger::Severity severity, char const* message) noexcept;
 void logMessage(nvinfer1::ILogger::Severity severity, std::string const& message) noexcept;
+void setLoggerFinderImpl(nvinfer1::ILoggerFinder* finder) noexcept;
+void setFallbackLogger(nvinfer1::ILogger* logger) noexcept;
 
 class FlurkaAttentionPlugin : public nvinfer1::IPluginV3,
                               public nvinfer1::IPluginV3OneCore,
@@ -134,6 +140,14 @@ public:
 private:
     //! Report `message` as an error of this node; always returns -1 (the failure code for TensorRT).
     int32_t fail(std::string const& message) const noexcept;
+    int32_t fail(char const* message) const noexcept;
+    //! -1 with a message naming the compute capability if the current device has no kernel image; 0 otherwise
+    //! (also when no CUDA context is current: then there is nothing to check yet).
+    int32_t checkDevice() noexcept;
+    int32_t configure(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs);
+    int32_t shapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs);
+    int32_t outputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs, nvinfer1::DimsExprs* outputs,
+        int32_t nbOutputs);
     //! Check input count and, for every known (>= 0) extent, the shapes of query/key/value/feature_proj.
     int32_t checkShapes(nvinfer1::Dims const* dims, int32_t nbInputs) const noexcept;
     //! Launcher parameters for concrete (or maximum) input dimensions.
@@ -147,12 +161,13 @@ private:
     std::string mMetadata;
     std::vector<nvinfer1::PluginField> mSerialFields;
     nvinfer1::PluginFieldCollection mSerialFc{};
+    bool mDeviceReported{false}; //!< the unsupported-device error was logged once already
 };
 
 class FlurkaAttentionPluginCreator : public nvinfer1::IPluginCreatorV3One
 {
 public:
-    FlurkaAttentionPluginCreator();
+    FlurkaAttentionPluginCreator() noexcept;
     ~FlurkaAttentionPluginCreator() override = default;
 
     char const* getPluginName() const noexcept override;
@@ -163,15 +178,14 @@ public:
         char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
 
 private:
-    std::vector<nvinfer1::PluginField> mFieldNames;
+    std::array<nvinfer1::PluginField, kNB_FIELDS> mFieldNames{}; // fixed size: the constructor cannot throw
     nvinfer1::PluginFieldCollection mFc{};
 };
 
+//! The library's one creator (constructed on first use, never throws).
+FlurkaAttentionPluginCreator& pluginCreator() noexcept;
+
 } // namespace plugin
 } // namespace flurka
-
-//! Entry points for IPluginRegistry::loadLibrary, trtexec --dynamicPlugins and plugins serialized into engines.
-extern "C" FLURKA_PLUGIN_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
-extern "C" FLURKA_PLUGIN_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder);
 
 #endif // FLURKA_ATTENTION_PLUGIN_H

@@ -26,6 +26,10 @@ size_t flurka_attention_workspace_size(const flurka_attention_params_t* p);
 int flurka_attention_supported(const flurka_attention_params_t* p);
 int flurka_attention_launch(const flurka_attention_params_t* p, const void* query, const void* key, const void* value, const void* feature_proj, void* output, void* workspace, size_t workspace_size, CUstream stream); /* 0 = ok */
 const char* flurka_attention_error_string(int code);
+int flurka_attention_device_cc(int* cc); /* 0 = ok */
+int flurka_attention_device_supported(int cc);
+int flurka_attention_prepare(const flurka_attention_params_t* p); /* 0 = ok */
+const char* flurka_attention_build_info(void);
 
 #ifdef __cplusplus
 }

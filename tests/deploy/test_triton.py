@@ -98,17 +98,17 @@ def test_external_data_copied(tiny, tmp_path):
 def test_plan_with_onnx_io_and_plugin(onnx_fp32, tmp_path):
     plan = tmp_path / "model.plan"
     plan.write_bytes(b"not-really-an-engine")  # with --onnx the plan is only copied, never parsed
-    plugin = tmp_path / "libflurka_trt_plugin.so"
+    plugin = tmp_path / "libflurka_trt_plugin_static.so"  # Triton dlopens plugins: the self-registering library
     plugin.write_bytes(b"\x7fELF")
     out = deploy_triton(plan, tmp_path / "repo", "eng", max_batch=4, plugin=plugin, onnx_path=onnx_fp32)
     cfg = parse(out / "config.pbtxt")
     assert cfg.platform == "tensorrt_plan" and not cfg.backend
     check_against_onnx(cfg, onnx_fp32, max_batch=4)
     assert (out / "1" / "model.plan").read_bytes() == plan.read_bytes()
-    assert (out / "libflurka_trt_plugin.so").is_file()
+    assert (out / "libflurka_trt_plugin_static.so").is_file()
     readme = (out / "README.md").read_text()
     repo = (tmp_path / "repo").resolve()
-    assert f"LD_PRELOAD={repo}/eng/libflurka_trt_plugin.so tritonserver --model-repository={repo}" in readme
+    assert f"LD_PRELOAD={repo}/eng/libflurka_trt_plugin_static.so tritonserver --model-repository={repo}" in readme
     assert "TensorRT version" in readme
 
 

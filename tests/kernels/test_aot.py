@@ -32,6 +32,21 @@ def built(tmp_path_factory):
     return out
 
 
+def test_launch_metadata_refuses_what_the_launcher_cannot_do():
+    from types import SimpleNamespace
+
+    from flurka_export.kernels.aot import check_launch_metadata
+
+    ok = dict(num_ctas=1, launch_pdl=False, launch_cooperative_grid=False, tensordesc_meta=[], global_scratch_size=0,
+              profile_scratch_size=0, tmem_size=0)
+    check_launch_metadata(SimpleNamespace(**ok), "k")
+    for bad, word in ((dict(num_ctas=2), "num_ctas=2"), (dict(launch_pdl=True), "launch_pdl"),
+                      (dict(launch_cooperative_grid=True), "cooperative"), (dict(tensordesc_meta=[{}]), "descriptors"),
+                      (dict(global_scratch_size=64), "global_scratch_size=64")):
+        with pytest.raises(RuntimeError, match=word):
+            check_launch_metadata(SimpleNamespace(**{**ok, **bad}), "k")
+
+
 def test_full_specialisation_count():
     specs = all_specs()
     # 4 feature maps x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + favor's key max per dtype and d.
@@ -41,7 +56,10 @@ def test_full_specialisation_count():
 
 def test_table_covers_the_requested_specialisations(built):
     manifest = json.loads((built / "manifest.json").read_text())
-    assert manifest["archs"] == [90] and manifest["ptx_arch"] == 90
+    # sm_90a PTX is arch-specific: the embedded PTX is compiled for sm_80, which every newer GPU can JIT.
+    assert manifest["archs"] == [90] and manifest["ptx_arch"] == 80
+    assert {(i["arch"], i["format"]) for i in manifest["images"]} == {(90, "cubin"), (80, "ptx")}
+    assert re.fullmatch(r"\d+\.\d+", manifest["ptx_version"]) and "CUDA" in manifest["min_driver"]
     have = {(i["kind"], i["feature_map"], i["dtype"], i["d"], i["dv"], i["format"]) for i in manifest["images"]}
     want = set()
     for fmt in ("cubin", "ptx"):
@@ -52,11 +70,14 @@ def test_table_covers_the_requested_specialisations(built):
     assert have == want
     for im in manifest["images"]:
         assert im["num_warps"] == 4 and im["shared"] <= 232448 and im["bytes"] > 1000
-        assert im["num_params"] >= 6  # runtime args + Triton's trailing scratch pointers
+        assert im["num_params"] == {"favor_key_max": 6, "kv_state": 10, "query_out": 10}[im["kind"]] + 2
     table = (built / "flurka_kernels.c").read_text()
     assert table.count('"query_out"') == 8 and f"flurka_kernel_image_count = {len(have)};" in table
-    assert manifest["files"] == ["flurka_attention_launch.c", "flurka_kernels.c", "flurka_kernels_ptx_sm90.c",
+    assert manifest["files"] == ["flurka_attention_launch.c", "flurka_kernels.c", "flurka_kernels_ptx_sm80.c",
                                  "flurka_kernels_sm90.c"]
+    words = re.findall(r"0x([0-9a-f]{16})ull", (built / "flurka_kernels_ptx_sm80.c").read_text())
+    ptx = b"".join(int(w, 16).to_bytes(8, "little") for w in words).decode("latin-1")
+    assert ".target sm_80" in ptx and "sm_90a" not in ptx
     assert sorted(p.name for p in built.glob("*.c")) == sorted(manifest["files"])
 
 

@@ -26,7 +26,16 @@ def test_plugin_compiles_without_warnings(tmp_path):
     out = subprocess.run(["cmake", "--build", str(build), "-j", "2"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "warning:" not in out.stdout + out.stderr
-    lib = next(build.rglob("libflurka_trt_plugin_check.so"))
-    symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    def symbols(name: str, *flags: str) -> str:
+        lib = next(build.rglob(name))
+        return subprocess.run(["nm", "-D", *flags, str(lib)], capture_output=True, text=True).stdout
+
+    # The loadLibrary variant exports the two entry points and needs nothing from libnvinfer.
+    dynamic = symbols("libflurka_trt_plugin_check.so", "--defined-only")
     for name in ("getCreators", "setLoggerFinder"):
-        assert f" T {name}" in symbols
+        assert f" T {name}" in dynamic
+    undefined = symbols("libflurka_trt_plugin_check.so", "--undefined-only")
+    assert "getPluginRegistry" not in undefined and "getLogger" not in undefined
+    # The self-registering variant exports no getCreators (loadLibrary must not take it) and uses the registry.
+    assert " T getCreators" not in symbols("libflurka_trt_plugin_static_check.so", "--defined-only")
+    assert "getPluginRegistry" in symbols("libflurka_trt_plugin_static_check.so", "--undefined-only")
