@@ -65,3 +65,14 @@ def curl_command(http_url: str, model: str, inputs: dict[str, np.ndarray]) -> st
     body = {"inputs": [{"name": k, "shape": list(v.shape), "datatype": triton_dtype(v), "data": v.ravel().tolist()}
                        for k, v in inputs.items()]}
     return f"curl -s -X POST http://{http_url}/v2/models/{model}/infer -d '{json.dumps(body, separators=(',', ':'))}'"
+
+
+def model_metrics(metrics_url: str, model: str, version: str = "1") -> dict[str, float]:
+    """Triton's per-model Prometheus counters (nv_inference_count, nv_inference_exec_count, ...) for `model`."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    pattern = re.compile(rf'^(nv_\w+){{model="{re.escape(model)}",version="{version}"}} (\S+)$', re.M)
+    return {name: float(value) for name, value in pattern.findall(text)}

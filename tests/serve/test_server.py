@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from flurka_export.runtimes.ort_runner import make_session
-from flurka_export.serve.client import infer, make_client
+from flurka_export.serve.client import infer, make_client, model_metrics
 from tests.serve.conftest import text_request
 
 pytest.importorskip("tritonclient.http", reason="pip install 'tritonclient[http,grpc]'")
@@ -138,13 +138,6 @@ def run_load(banner, onnx_path):
     assert worst <= 1e-5
 
 
-def metric(banner, name: str) -> float:
-    import urllib.request
-
-    text = urllib.request.urlopen(banner["metrics"], timeout=5).read().decode()
-    return float(re.search(rf'^{name}{{model="flurka",version="1"}} (\S+)$', text, re.M)[1])
-
-
 def check_bad_requests_keep_serving(banner, onnx_path):
     from tritonclient.utils import InferenceServerException
 
@@ -200,8 +193,8 @@ def test_serve_under_load_bad_requests_kills_and_sigterm(flurka_mlm, tmp_path):
         assert "padded into one batch" in banner["text"] and "curl -s -X POST" in banner["text"]
         assert any(p.name.startswith("flurka-serve-") for p in tmpdir.iterdir())
         run_load(banner, flurka_mlm)
-        executions, inferences = metric(banner, "nv_inference_exec_count"), metric(banner, "nv_inference_count")
-        assert executions < inferences, "the dynamic batcher never put two requests into one batch"
+        counters = model_metrics(banner["metrics"], "flurka")
+        assert counters["nv_inference_exec_count"] < counters["nv_inference_request_success"], "the dynamic batcher never put two requests into one batch"
         check_bad_requests_keep_serving(banner, flurka_mlm)
         kill_requests_mid_flight(banner)
         check_bad_requests_keep_serving(banner, flurka_mlm)  # healthy and right after the kills
