@@ -80,6 +80,8 @@ def serve_process(onnx_path, tmpdir: Path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        for region in Path("/dev/shm").glob(f"flurka_serve_{proc.pid}_*"):  # left only by a killed server
+            region.unlink(missing_ok=True)
 
 
 def read_banner(proc) -> dict[str, str]:
