@@ -128,7 +128,7 @@ class TritonServer:
         picked = [t for t in text if t.startswith("E") or "UNAVAILABLE" in t or "Error" in t] or text
         return "; server log:\n  " + "\n  ".join(picked[-lines:]) if picked else ""
 
-    def stop(self, grace_s: float = 8.0) -> int | None:
+    def stop(self, grace_s: float = 6.0) -> int | None:
         """SIGTERM (the server finishes in-flight requests, unloads the model, stops its stubs), then SIGKILL
         whatever is left of its process group after `grace_s`; removes shared memory it left. Returns its code."""
         if self.proc is None:
