@@ -23,6 +23,11 @@ def kernel_mlm(tmp_path_factory):
     return export_tiny(tmp_path_factory, "kernel-elu")
 
 
+@pytest.fixture(scope="session")
+def image_model(tmp_path_factory):
+    return export_tiny(tmp_path_factory, "flurka-relu", task="image")
+
+
 def text_request(rng: np.random.Generator, batch: int, n: int, pad: int = 0, vocab: int = 128):
     """Random ids [batch, n]; the last `pad` positions of row 0 are padding (attention_mask 0, id 0)."""
     ids = rng.integers(1, vocab, (batch, n), dtype=np.int64)

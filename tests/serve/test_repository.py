@@ -10,7 +10,6 @@ import pytest
 from flurka_export.cli import main
 from flurka_export.deploy.triton import DeployError
 from flurka_export.serve.repository import model_facts, write_python_repository
-from tests.serve.conftest import export_tiny
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 from google.protobuf import text_format  # noqa: E402
@@ -58,9 +57,8 @@ def test_facts_without_flurka_metadata_or_with_unmasked_keys(flurka_mlm, tmp_pat
     assert not model_facts(tmp_path / "unmasked.onnx").pad_across_lengths
 
 
-def test_image_models_batch_without_sequence_checks(tmp_path_factory):
-    path = export_tiny(tmp_path_factory, "flurka-relu", task="image")
-    facts = model_facts(path)
+def test_image_models_batch_without_sequence_checks(image_model):
+    facts = model_facts(image_model)
     assert facts.task == "image" and facts.max_seq_len is None and facts.vocab_size is None
 
 

@@ -81,7 +81,7 @@ def load_model(monkeypatch, onnx_path, tmp_path):
                       "model_repository": str(tmp_path), "model_version": "1"})
     calls = []
     real_run = model.session.run
-    model.session.run = lambda names, feeds: calls.append(feeds["input_ids"].shape) or real_run(names, feeds)
+    model.session.run = lambda names, feeds: calls.append(next(iter(feeds.values())).shape) or real_run(names, feeds)
     return model, calls
 
 
@@ -143,6 +143,16 @@ def test_bad_requests_get_their_own_error_and_the_rest_are_served(monkeypatch, f
         assert r.error is None
         np.testing.assert_allclose(r.outputs["logits"], direct(flurka_mlm, a), atol=1e-5, rtol=0)
     assert calls == [(2, 11)]
+
+
+def test_image_requests_are_concatenated(monkeypatch, image_model, tmp_path):
+    model, _ = load_model(monkeypatch, image_model, tmp_path)
+    rng = np.random.default_rng(4)
+    arrays = [{"pixel_values": rng.standard_normal((b, 3, 16, 16)).astype(np.float32)} for b in (1, 3, 2)]
+    responses = model.execute([FakeRequest(a) for a in arrays])
+    session = make_session(image_model, ["CPUExecutionProvider"], threads=1)
+    for a, r in zip(arrays, responses, strict=True):
+        np.testing.assert_allclose(r.outputs["logits"], session.run(["logits"], a)[0], atol=1e-5, rtol=0)
 
 
 def test_runtime_failure_becomes_an_error_response(monkeypatch, flurka_mlm, tmp_path):
