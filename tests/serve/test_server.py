@@ -121,9 +121,13 @@ def run_load(banner, onnx_path):
     plan = [[text_request(rng, int(rng.integers(1, 3)), int(rng.integers(2, 65)), pad=int(rng.integers(0, 2)) * 2)
              for _ in range(REQUESTS_PER_CLIENT)] for _ in range(CLIENTS)]
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
+    pool = ThreadPoolExecutor(CLIENTS)
+    try:
         futures = [pool.submit(client_work, k, banner, plan[k]) for k in range(CLIENTS)]
-        results = [f.result(timeout=LOAD_TIMEOUT_S) for f in futures]
+        deadline = time.monotonic() + LOAD_TIMEOUT_S
+        results = [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+    finally:  # on a timeout, do not wait here: the server is killed next and the clients then fail at once
+        pool.shutdown(wait=False, cancel_futures=True)
     wall = time.perf_counter() - t0
     session = make_session(onnx_path, ["CPUExecutionProvider"], threads=1)
     worst = 0.0
