@@ -59,6 +59,7 @@ def resolve_ports(ep: Endpoints) -> Endpoints:
             port = free_port(ep.host)
         else:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
                 try:
                     s.bind((ep.host, port))
                 except OSError as e:
@@ -77,7 +78,7 @@ class TritonServer:
     """tritonserver over `repository`, with its backends, log and shared memory under `workspace`."""
 
     def __init__(self, dist: TritonDistribution, repository: Path, workspace: Path, endpoints: Endpoints,
-                 *, exit_timeout_s: int = 5) -> None:
+                 *, exit_timeout_s: int = 3) -> None:
         self.dist, self.repository, self.workspace, self.endpoints = dist, repository, workspace, endpoints
         self.exit_timeout_s = exit_timeout_s
         self.shm_prefix = f"flurka_serve_{os.getpid()}_{id(self) & 0xFFFFFF:x}_"
@@ -128,7 +129,7 @@ class TritonServer:
         picked = [t for t in text if t.startswith("E") or "UNAVAILABLE" in t or "Error" in t] or text
         return "; server log:\n  " + "\n  ".join(picked[-lines:]) if picked else ""
 
-    def stop(self, grace_s: float = 6.0) -> int | None:
+    def stop(self, grace_s: float = 5.0) -> int | None:
         """SIGTERM (the server finishes in-flight requests, unloads the model, stops its stubs), then SIGKILL
         whatever is left of its process group after `grace_s`; removes shared memory it left. Returns its code."""
         if self.proc is None:
