@@ -64,7 +64,7 @@ def python_config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[Tenso
     then put requests of different lengths into one batch, which model.py pads. Otherwise the batcher only
     groups requests of equal shape (and model.py still runs each length on its own)."""
     ragged = facts.pad_across_lengths and any(t.name == "input_ids" for t in inputs)
-    params = {"onnx_file": MODEL_FILE, "intra_op_threads": str(threads),
+    params = {"onnx_file": MODEL_FILE, "intra_op_threads": str(threads), "allow_spinning": "0",
               "max_seq_len": "" if facts.max_seq_len is None else str(facts.max_seq_len),
               "vocab_size": "" if facts.vocab_size is None else str(facts.vocab_size),
               "pad_across_lengths": "true" if facts.pad_across_lengths else "false",

@@ -6,6 +6,8 @@ Settings come from config.pbtxt `parameters` (all strings):
 
 - onnx_file: the model file in the version directory (default model.onnx)
 - intra_op_threads: ONNX Runtime threads per model instance (0 = ONNX Runtime's default)
+- allow_spinning: "1" lets idle ONNX Runtime threads spin (its default); "0" (ours) makes them sleep, which leaves
+  the cores to Triton's frontend and other processes
 - max_seq_len, vocab_size: limits checked on every request (empty: not checked)
 - pad_across_lengths: "true" when the model's logits do not depend on padding (attention_mask 0 tokens), so
   requests of different lengths are padded and run as one batch; "false" runs each length on its own.
@@ -62,6 +64,8 @@ class TritonPythonModel:
         opts.intra_op_num_threads = int(params.get("intra_op_threads") or 0)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        if params.get("allow_spinning", "0") != "1":  # idle threads sleep: the server's frontend shares the cores
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(os.path.join(version_dir, params.get("onnx_file") or "model.onnx"),
                                             opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -29,7 +29,8 @@ def test_deploy_backend_python_writes_what_triton_reads(flurka_mlm, tmp_path):
         ("input_ids", [-1], True), ("attention_mask", [-1], True)]
     assert [(t.name, list(t.dims)) for t in cfg.output] == [("logits", [-1, 128])]
     params = {k: v.string_value for k, v in cfg.parameters.items()}
-    assert params == {"onnx_file": "model.onnx", "intra_op_threads": "1", "max_seq_len": "64", "vocab_size": "128",
+    assert params == {"onnx_file": "model.onnx", "intra_op_threads": "1", "allow_spinning": "0", "max_seq_len": "64",
+                      "vocab_size": "128",
                       "pad_across_lengths": "true", "attention": "flurka-elu"}
     version = repo / "fl" / "1"
     assert (version / "model.onnx").read_bytes() == flurka_mlm.read_bytes() and not (version / "model.onnx").is_symlink()
