@@ -7,7 +7,7 @@ Direct baselines: batched calls of `--clients` sequences (what the dynamic batch
 ONNX Runtime's default thread spinning and without it (as the served model runs), and batch-1 calls; the served
 throughput is compared with the faster of the two batched baselines. Served: `--clients` client threads, each sending one sequence at a time and waiting for its
 answer (closed loop), so at most `--clients` requests are in flight. Rounds alternate direct and served
-measurements on the same server, so a change of machine load hits both; the table gives the median round.
+measurements on the same server, so a change of machine load hits both; the table gives the median round (the lower one for an even count).
 Clients, server and ONNX Runtime share the same cores, as they would on a single small machine.
 """
 
@@ -141,7 +141,7 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, rounds: list[dict]) -> None:
-    median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+    median = sorted(rounds, key=lambda r: r["ratio"])[(len(rounds) - 1) // 2]  # the lower median: conservative
     ratios = ", ".join(f"{r['ratio']:.2f}" for r in rounds)
     print(f"{args.attention}, {args.layers} layers, D={args.hidden}, {args.heads} heads, k={args.low_rank}, "
           f"N={args.seq_len}, fp32; onnxruntime {ort.__version__}, {args.threads} intra-op threads; "
