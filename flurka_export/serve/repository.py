@@ -9,6 +9,7 @@ with `overwrite`. Nothing the call did not create is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -145,14 +146,18 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
 
 def _write_new_model_dir(model_dir: Path, text: str, version: int, model: Path, external: list[str],
                          link: bool) -> Path:
+    created_repo = not model_dir.parent.exists()
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
     try:
         (tmp / "config.pbtxt").write_text(text)
         _fill_version(tmp / str(version), model, external, link)
-        os.rename(tmp, model_dir)  # fails rather than replace if the directory appeared meanwhile
+        os.rename(tmp, model_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created_repo:
+            with contextlib.suppress(OSError):
+                model_dir.parent.rmdir()  # only if still empty
         raise
     return model_dir / str(version)
 

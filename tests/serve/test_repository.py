@@ -87,8 +87,8 @@ def test_failed_write_leaves_nothing(flurka_mlm, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "copyfile", fail)
     with pytest.raises(OSError, match="disk full"):
         write_python_repository(flurka_mlm, tmp_path / "repo", "fl")
-    assert list((tmp_path / "repo").iterdir()) == []
-    (tmp_path / "repo" / "fl").mkdir()
+    assert not (tmp_path / "repo").exists()  # not even the repository directory it created
+    (tmp_path / "repo" / "fl").mkdir(parents=True)
     with pytest.raises(OSError, match="disk full"):
         write_python_repository(flurka_mlm, tmp_path / "repo", "fl")
     assert list((tmp_path / "repo" / "fl").iterdir()) == []

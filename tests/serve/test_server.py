@@ -232,6 +232,6 @@ def test_serve_under_load_bad_requests_kills_and_sigterm(flurka_mlm, tmp_path):
         while any(alive(p) for p in started) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [p for p in started if alive(p)], "processes left behind"
-        # `import onnxruntime` keeps a launch record, TMPDIR/.ses, in any process (it is in /tmp already): not ours
+        # `import onnxruntime` keeps a launch record, TMPDIR/.ses, in any process (already in the system temp directory): not ours
         assert [p.name for p in tmpdir.iterdir() if p.name != ".ses"] == [], "files left behind"
         assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(shm_prefix)], "shared memory left"
