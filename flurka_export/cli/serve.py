@@ -70,6 +70,8 @@ def _banner(served: object) -> str:
 def run_serve(args: argparse.Namespace) -> int:
     from ..serve import Endpoints, ServeOptions, ServerError, serving
 
+    if args.instances < 1 or args.max_batch < 1 or (args.threads is not None and args.threads < 1):
+        raise CommandError("--instances, --max-batch and --threads must be at least 1")
     threads = args.threads if args.threads is not None else max(1, (os.cpu_count() or 1) // args.instances)
     options = ServeOptions(name=args.name, max_batch=args.max_batch, max_queue_delay_us=args.max_queue_delay_us,
                            instances=args.instances, threads=threads, startup_timeout_s=args.startup_timeout)

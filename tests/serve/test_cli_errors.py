@@ -26,3 +26,9 @@ def test_missing_server_says_how_to_install(flurka_mlm, capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytriton" else real(name, *a))
     assert main(["serve", str(flurka_mlm)]) == 1
     assert "pip install 'flurka-export[serve]'" in capsys.readouterr().err
+
+
+def test_bad_numbers(flurka_mlm, capsys):
+    for flag in ("--instances", "--max-batch", "--threads"):
+        assert main(["serve", str(flurka_mlm), flag, "0"]) == 1
+        assert "must be at least 1" in capsys.readouterr().err
