@@ -126,7 +126,10 @@ class TritonServer:
             text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        picked = [t for t in text if t.startswith("E") or "UNAVAILABLE" in t or "Error" in t] or text
+        unavailable = [t.strip(" |") for t in text if "UNAVAILABLE:" in t]  # Triton's model table: the reason
+        noise = ("NVML", "DCGM", "CudaDriverHelper")  # said on every machine without a GPU
+        picked = unavailable or [t for t in text if (t.startswith("E") or "Error" in t)
+                                 and not any(n in t for n in noise)] or text
         return "; server log:\n  " + "\n  ".join(picked[-lines:]) if picked else ""
 
     def stop(self, grace_s: float = 5.0) -> int | None:

@@ -235,3 +235,22 @@ def test_serve_under_load_bad_requests_kills_and_sigterm(flurka_mlm, tmp_path):
         # `import onnxruntime` keeps a launch record, TMPDIR/.ses, in any process (already in the system temp directory): not ours
         assert [p.name for p in tmpdir.iterdir() if p.name != ".ses"] == [], "files left behind"
         assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(shm_prefix)], "shared memory left"
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_is_a_clear_error(flurka_mlm, tmp_path):
+    from flurka_export.serve.process import Endpoints, ServerError, TritonServer, resolve_ports
+    from flurka_export.serve.repository import write_python_repository
+
+    version = write_python_repository(flurka_mlm, tmp_path / "repo", "broken", link_model=True)
+    (version / "model.py").write_text("raise ImportError('no module named onnxruntime_for_this_test')\n")
+    server = TritonServer(find_distribution(), tmp_path / "repo", tmp_path, resolve_ports(Endpoints(http_port=0,
+                          grpc_port=0, metrics_port=0)))
+    server.start()
+    try:
+        with pytest.raises(ServerError, match="exited during start-up") as e:
+            server.wait_ready(START_TIMEOUT_S)
+        assert "onnxruntime_for_this_test" in str(e.value) and "NVML" not in str(e.value)
+    finally:
+        server.stop()
+    assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(server.shm_prefix)]
