@@ -10,9 +10,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import add_command
 from .main import CommandError
+
+if TYPE_CHECKING:
+    from ..serve import Served
 
 
 class _Stop(Exception):
@@ -49,10 +53,10 @@ def _onnx_for(model: Path) -> Iterator[Path]:
         yield export_onnx(model, Path(tmp) / "model.onnx")
 
 
-def _banner(served: object) -> str:
+def _banner(served: Served) -> str:
     from ..serve.client import curl_command, example_inputs
 
-    ep, name, facts = served.endpoints, served.name, served.facts  # type: ignore[attr-defined]
+    ep, name, facts = served.endpoints, served.name, served.facts
     what = f"{facts.attention}, max_seq_len {facts.max_seq_len}" if facts.attention else "no flurka metadata"
     batching = ("requests of any length are padded into one batch" if facts.pad_across_lengths
                 else "only requests of equal length are batched together")
@@ -60,7 +64,7 @@ def _banner(served: object) -> str:
              f"  HTTP    http://{ep.http_url}/v2/models/{name}  (ready: http://{ep.http_url}/v2/health/ready)",
              f"  gRPC    {ep.grpc_url}",
              f"  metrics http://{ep.host}:{ep.metrics_port}/metrics"]
-    example = example_inputs(served.input_names)  # type: ignore[attr-defined]
+    example = example_inputs(served.input_names)
     if example:
         lines += ["try:", "  " + curl_command(ep.http_url, name, example)]
     lines.append("Ctrl-C or SIGTERM stops the server.")
