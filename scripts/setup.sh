@@ -27,8 +27,13 @@ fi
 case "$MODE" in
   core) say "installing flurka-export and its runtime dependencies (onnx, onnxruntime, onnxscript, polygraphy)"
         pip_install -e . ;;
-  dev)  say "installing flurka-export with the test extras (triton, jax/flax, transformers, pytriton, ...)"
-        pip_install -e ".[dev,flax,examples]" ;;
+  dev)  say "installing flurka-export with the test extras (triton, jax/flax, transformers, onnxslim, ...)"
+        pip_install -e ".[dev,flax,examples]"
+        # The Triton server for `serve` and its tests: --no-deps, because nvidia-pytriton pins numpy<2 for its own
+        # Python API, which we do not use, and jax (extra `flax`) needs numpy>=2.
+        say "installing the Triton Inference Server binary (nvidia-pytriton, for serve)"
+        pip_install --no-deps "nvidia-pytriton>=0.5"
+        python -c "from flurka_export.serve.distribution import find_distribution as f; f()" ;;
   *)    echo "usage: scripts/setup.sh [core|dev]" >&2; exit 2 ;;
 esac
 python -c "import flurka_export, torch, onnxruntime" && say "ready: . .venv/bin/activate; flurka-export --help"

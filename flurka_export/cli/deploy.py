@@ -10,6 +10,12 @@ from .common import add_command
 def run_triton(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.backend == "python":
+        return _run_python_backend(args)
+    is_plan = str(args.model).endswith((".plan", ".engine", ".trt"))
+    if args.backend and args.backend != ("tensorrt_plan" if is_plan else "onnxruntime"):
+        raise ValueError(f"--backend {args.backend} does not run {args.model}: onnxruntime and python take .onnx "
+                         "files, tensorrt_plan takes .plan/.engine files")
     from ..deploy.triton import check_version, deploy_triton
 
     version = check_version(Path(args.output) / args.name, args.version, args.overwrite)
@@ -18,6 +24,21 @@ def run_triton(args: argparse.Namespace) -> int:
                         onnx_path=args.onnx, max_queue_delay_us=args.max_queue_delay_us, version=version,
                         overwrite=args.overwrite)
     print(f"wrote {out / str(version)} and {out}/config.pbtxt; server command in {out}/README.md")
+    return 0
+
+
+def _run_python_backend(args: argparse.Namespace) -> int:
+    """`--backend python`: model.py running ONNX Runtime in Triton's Python backend (what `serve` runs)."""
+    from ..serve.repository import write_python_repository
+
+    if args.plugin or args.onnx or args.kind == "gpu":
+        raise ValueError("--backend python serves ONNX models on CPU instances: drop --plugin, --onnx and --kind gpu")
+    out = write_python_repository(args.model, args.output, args.name, version=args.version,
+                                  overwrite=args.overwrite, max_batch=args.max_batch or 8,
+                                  max_queue_delay_us=args.max_queue_delay_us, instances=args.instances,
+                                  threads=args.threads or 0)
+    print(f"wrote {out} (model.py, model.onnx) and {out.parent}/config.pbtxt; the server needs numpy and onnxruntime "
+          f"in its Python: tritonserver --model-repository={out.parent.parent}")
     return 0
 
 
@@ -41,5 +62,10 @@ def register(sub: object) -> None:
     p.add_argument("--kind", choices=("cpu", "gpu"), default=None,
                    help="instance kind (default: cpu for ONNX, gpu for plans)")
     p.add_argument("--plugin", default=None, help=f"TensorRT plugin library ({'libflurka_trt_plugin.so'}) for plans")
+    p.add_argument("--backend", choices=("onnxruntime", "tensorrt_plan", "python"), default=None,
+                   help="Triton backend (default: onnxruntime for .onnx, tensorrt_plan for plans); python writes "
+                        "model.py running ONNX Runtime, with dynamic batching (what `flurka-export serve` runs; "
+                        "--max-batch 0 means 8 there)")
+    p.add_argument("--threads", type=int, default=None, help="--backend python: ONNX Runtime threads per instance")
     p.add_argument("--onnx", default=None,
                    help="for a plan: the ONNX file it was built from (its I/O is used when TensorRT is missing)")

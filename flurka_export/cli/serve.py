@@ -1,0 +1,114 @@
+"""`flurka-export serve MODEL.onnx|CKPT`: a Triton Inference Server with dynamic batching, until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .common import add_command
+from .main import CommandError
+
+if TYPE_CHECKING:
+    from ..serve import Served
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGTERM/SIGINT: leave the serving block, which stops the server."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        for s in (signal.SIGTERM, signal.SIGINT):  # a second signal must not interrupt the clean stop
+            signal.signal(s, signal.SIG_IGN)
+        raise _Stop(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _onnx_for(model: Path) -> Iterator[Path]:
+    """The ONNX file to serve: MODEL itself, or a checkpoint exported into a temporary directory."""
+    if model.is_file() and model.suffix == ".onnx":
+        yield model
+        return
+    if not (model.is_dir() and (model / "config.json").is_file()):
+        raise CommandError(f"{model} is neither an ONNX file (.onnx) nor a checkpoint directory (config.json)")
+    from ..export.onnx_export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="flurka-serve-export-") as tmp:
+        print(f"exporting {model} to ONNX ...", flush=True)
+        yield export_onnx(model, Path(tmp) / "model.onnx")
+
+
+def _banner(served: Served) -> str:
+    from ..serve.client import curl_command, example_inputs
+
+    ep, name, facts = served.endpoints, served.name, served.facts
+    what = f"{facts.attention}, max_seq_len {facts.max_seq_len}" if facts.attention else "no flurka metadata"
+    batching = ("requests of any length are padded into one batch" if facts.pad_across_lengths
+                else "only requests of equal length are batched together")
+    lines = [f"serving model '{name}' ({what}) on Triton Inference Server; {batching}",
+             f"  HTTP    http://{ep.http_url}/v2/models/{name}  (ready: http://{ep.http_url}/v2/health/ready)",
+             f"  gRPC    {ep.grpc_url}",
+             f"  metrics http://{ep.host}:{ep.metrics_port}/metrics"]
+    example = example_inputs(served.input_names)
+    if example:
+        lines += ["try:", "  " + curl_command(ep.http_url, name, example)]
+    lines.append("Ctrl-C or SIGTERM stops the server.")
+    return "\n".join(lines)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..serve import Endpoints, ServeOptions, ServerError, serving
+
+    if args.instances < 1 or args.max_batch < 1 or (args.threads is not None and args.threads < 1):
+        raise CommandError("--instances, --max-batch and --threads must be at least 1")
+    threads = args.threads if args.threads is not None else max(1, (os.cpu_count() or 1) // args.instances)
+    options = ServeOptions(name=args.name, max_batch=args.max_batch, max_queue_delay_us=args.max_queue_delay_us,
+                           instances=args.instances, threads=threads, startup_timeout_s=args.startup_timeout)
+    endpoints = Endpoints(args.host, args.port_http, args.port_grpc, args.port_metrics)
+    try:
+        with _stop_on_signals(), _onnx_for(Path(args.model)) as onnx_path, \
+                serving(onnx_path, endpoints, options) as served:
+            print(_banner(served), flush=True)
+            code = served.server.proc.wait()  # returns only if the server stops on its own
+            raise CommandError(f"tritonserver exited unexpectedly (code {code}){served.server.log_excerpt()}")
+    except _Stop as stop:
+        print(f"{stop}: server stopped", file=sys.stderr, flush=True)
+        return 0
+    except ServerError as e:
+        raise CommandError(str(e)) from None
+
+
+def register(sub: object) -> None:
+    p = add_command(sub, "serve", run_serve,
+                    "serve a model on a Triton Inference Server (HTTP, gRPC, metrics) with dynamic batching",
+                    description="Serve MODEL.onnx (or a checkpoint, exported first) on the Triton Inference Server "
+                                "of the nvidia-pytriton wheel: Python backend running ONNX Runtime, dynamic "
+                                "batching, HTTP/gRPC/metrics on --host. Stops cleanly on Ctrl-C or SIGTERM.")
+    p.add_argument("model", help="model.onnx exported by flurka-export, or a checkpoint directory")
+    p.add_argument("--name", default="flurka", help="model name in the URLs (default flurka)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port-http", type=int, default=8000, help="HTTP port (default 8000; 0 = a free port)")
+    p.add_argument("--port-grpc", type=int, default=8001, help="gRPC port (default 8001; 0 = a free port)")
+    p.add_argument("--port-metrics", type=int, default=8002, help="metrics port (default 8002; 0 = a free port)")
+    p.add_argument("--max-batch", type=int, default=8, help="largest batch the dynamic batcher forms (default 8)")
+    p.add_argument("--max-queue-delay-us", type=int, default=2000,
+                   help="how long the batcher waits to fill a batch, in microseconds (default 2000)")
+    p.add_argument("--instances", type=int, default=1, help="model instances, each its own process (default 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="ONNX Runtime threads per instance (default: CPU cores / instances)")
+    p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for readiness (default 120)")

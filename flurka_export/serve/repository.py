@@ -1,0 +1,185 @@
+"""A Triton model repository for the Python backend: REPO/NAME/config.pbtxt, REPO/NAME/V/model.py (ONNX
+Runtime inside the backend) and REPO/NAME/V/model.onnx (+ external data).
+
+This is what `flurka-export serve` runs on the bundled Triton server and what `deploy triton --backend python`
+writes. Safety: a new model directory appears only complete; in an existing one, only a new version directory
+is added (an existing version needs `overwrite`), and config.pbtxt is replaced only when it says the same or
+with `overwrite`. Nothing the call did not create is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from ..deploy.triton import DeployError, TensorSpec, onnx_io
+
+MODEL_FILE = "model.onnx"
+
+
+@dataclasses.dataclass
+class ModelFacts:
+    """What the backend needs to know about an exported model (from its flurka.* metadata)."""
+
+    attention: str | None
+    task: str | None
+    max_seq_len: int | None
+    vocab_size: int | None
+    pad_across_lengths: bool
+
+
+def model_facts(path: str | os.PathLike) -> ModelFacts:
+    """Read the flurka.* metadata. Padding never changes the logits of the softmax, linformer and flurka-*
+    kinds (padded keys are masked before attention and the low-rank projection); kernel-* kinds attend over
+    every key position, and checkpoints that ignore the mask change with padding, so those are not padded."""
+    from ..export.onnx_io import load_onnx
+
+    props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
+    if "flurka.config" not in props:
+        return ModelFacts(None, None, None, None, pad_across_lengths=False)
+    config = json.loads(props["flurka.config"])
+    attention = config.get("attention")
+    n_max = int(props.get("flurka.max_seq_len") or config.get("max_seq_len"))
+    pad = (attention is not None and not attention.startswith("kernel-")
+           and config.get("mask_keys_in_attention", True) is not False)
+    task = config.get("task")
+    return ModelFacts(attention, task, n_max if task != "image" else None,
+                      int(config["vocab_size"]) if task != "image" else None, pad)
+
+
+def _tensor(t: TensorSpec, *, ragged: bool) -> str:
+    dims = ", ".join(str(d) for d in t.dims[1:])  # the batch dim belongs to Triton (max_batch_size > 0)
+    extra = "\n    allow_ragged_batch: true" if ragged else ""
+    return f'  {{\n    name: "{t.name}"\n    data_type: {t.data_type}\n    dims: [ {dims} ]{extra}\n  }}'
+
+
+def python_config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], facts: ModelFacts, *,
+                        max_batch: int, max_queue_delay_us: int, instances: int, threads: int) -> str:
+    """config.pbtxt for model.py. Inputs of padding-invariant text models are ragged: the dynamic batcher may
+    then put requests of different lengths into one batch, which model.py pads. Otherwise the batcher only
+    groups requests of equal shape (and model.py still runs each length on its own)."""
+    ragged = facts.pad_across_lengths and any(t.name == "input_ids" for t in inputs)
+    params = {"onnx_file": MODEL_FILE, "intra_op_threads": str(threads), "allow_spinning": "0",
+              "max_seq_len": "" if facts.max_seq_len is None else str(facts.max_seq_len),
+              "vocab_size": "" if facts.vocab_size is None else str(facts.vocab_size),
+              "pad_across_lengths": "true" if facts.pad_across_lengths else "false",
+              "attention": facts.attention or ""}
+    lines = [f'name: "{name}"', 'backend: "python"', f"max_batch_size: {max_batch}",
+             "input [\n" + ",\n".join(_tensor(t, ragged=ragged) for t in inputs) + "\n]",
+             "output [\n" + ",\n".join(_tensor(t, ragged=False) for t in outputs) + "\n]",
+             f"instance_group [\n  {{\n    count: {instances}\n    kind: KIND_CPU\n  }}\n]",
+             f"dynamic_batching {{\n  preferred_batch_size: [ {max_batch} ]\n"
+             f"  max_queue_delay_microseconds: {max_queue_delay_us}\n}}"]
+    lines += [f'parameters {{\n  key: "{k}"\n  value: {{ string_value: "{v}" }}\n}}' for k, v in params.items()]
+    return "\n".join(lines) + "\n"
+
+
+def model_py_source() -> str:
+    return resources.files(__package__).joinpath("triton_model.py").read_text()
+
+
+def _check(model: Path, name: str, max_batch: int, instances: int, threads: int, max_queue_delay_us: int) -> None:
+    if not model.is_file() or model.suffix != ".onnx":
+        raise DeployError(f"{model} is not an ONNX file (.onnx); the Python backend runs ONNX models")
+    if not name or "/" in name or name.startswith("."):
+        raise DeployError(f"model name {name!r} must be a plain directory name")
+    if max_batch < 1 or instances < 1 or threads < 0 or max_queue_delay_us < 0:
+        raise DeployError("--max-batch and --instances must be >= 1, --threads and --max-queue-delay-us >= 0")
+
+
+def _external_files(model: Path) -> list[str]:
+    from ..export.onnx_io import load_onnx
+
+    proto = load_onnx(model, load_external_data=False)
+    files = sorted({e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"})
+    for f in files:
+        if not (model.parent / f).is_file():
+            raise DeployError(f"{model} refers to external data {f}, which is not beside it")
+    return files
+
+
+def _next_version(model_dir: Path) -> int:
+    used = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.is_dir() else []
+    return max(used, default=0) + 1
+
+
+def _fill_version(version_dir: Path, model: Path, external: list[str], link: bool) -> None:
+    version_dir.mkdir()
+    (version_dir / "model.py").write_text(model_py_source())
+    for src, dst in [(model, MODEL_FILE), *((model.parent / f, f) for f in external)]:
+        (version_dir / dst).parent.mkdir(parents=True, exist_ok=True)
+        if link:  # serve: the repository is temporary, no need to copy the weights
+            os.symlink(src.resolve(), version_dir / dst)
+        else:
+            shutil.copyfile(src, version_dir / dst)
+
+
+def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, name: str, *,
+                            version: int | None = None, overwrite: bool = False, max_batch: int = 8,
+                            max_queue_delay_us: int = 2000, instances: int = 1, threads: int = 0,
+                            link_model: bool = False) -> Path:
+    """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory."""
+    model, repo = Path(model), Path(repo)
+    _check(model, name, max_batch, instances, threads, max_queue_delay_us)
+    inputs, outputs, _ = onnx_io(model)
+    fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
+    if fixed:
+        raise DeployError(f"dynamic batching needs a dynamic first (batch) dimension; {', '.join(fixed)} has none")
+    facts = model_facts(model)
+    external = _external_files(model)
+    text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
+                               max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)
+    model_dir = repo / name
+    version = version if version is not None else _next_version(model_dir)
+    if version < 1:
+        raise DeployError(f"--version must be >= 1, got {version}")
+    if not model_dir.exists():
+        return _write_new_model_dir(model_dir, text, version, model, external, link_model)
+    return _add_version(model_dir, text, version, model, external, link_model, overwrite)
+
+
+def _write_new_model_dir(model_dir: Path, text: str, version: int, model: Path, external: list[str],
+                         link: bool) -> Path:
+    created_repo = not model_dir.parent.exists()
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
+    try:
+        (tmp / "config.pbtxt").write_text(text)
+        _fill_version(tmp / str(version), model, external, link)
+        os.rename(tmp, model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created_repo:
+            with contextlib.suppress(OSError):
+                model_dir.parent.rmdir()  # only if still empty
+        raise
+    return model_dir / str(version)
+
+
+def _add_version(model_dir: Path, text: str, version: int, model: Path, external: list[str], link: bool,
+                 overwrite: bool) -> Path:
+    config = model_dir / "config.pbtxt"
+    if config.exists() and config.read_text() != text and not overwrite:
+        raise DeployError(f"{config} exists with other settings (backend, inputs or batching); pass --overwrite "
+                          "to replace it, or use another --name")
+    target = model_dir / str(version)
+    if target.exists() and not overwrite:
+        raise DeployError(f"{target} exists; pass --overwrite to replace version {version}, or pick another --version")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
+    try:
+        _fill_version(tmp / "v", model, external, link)
+        tmp_config = tmp / "config.pbtxt"
+        tmp_config.write_text(text)
+        if target.exists():  # --overwrite of this version only
+            shutil.rmtree(target)
+        os.rename(tmp / "v", target)
+        os.replace(tmp_config, config)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
