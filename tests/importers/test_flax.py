@@ -167,3 +167,22 @@ def test_cli_import_flax(tmp_path, capsys):
     assert len(err) == 1 and "--seq-len 128 or --seq-len 512" in err[0]
     assert main(["import-flax", str(tmp_path / "nope.msgpack"), "-o", str(tmp_path / "x")]) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_their_logits_through_onnx_runtime_and_verify(tmp_path, capsys):
+    from flurka_export import export_onnx
+    from flurka_export.cli.main import main
+    from flurka_export.runtimes.ort_runner import make_session
+
+    model = st.BertForSequenceClassification(_cfg("LinRNNsMHA"))
+    params, path = _build(tmp_path, model, 128)
+    import_flax_checkpoint(path, tmp_path / "ck", flax_config={"attention_type": "LinRNNsMHA", "up_train": True,
+                                                              "max_seq_length": 128, "hidden_act": "gelu_new"})
+    onnx_path = export_onnx(tmp_path / "ck", tmp_path / "m.onnx")
+    ids, mask, types = _inputs(128)
+    want = model.apply({"params": params}, ids, mask, types)
+    got = make_session(onnx_path, ["CPUExecutionProvider"]).run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+    assert _rel(got, want) < 1e-5
+    assert main(["verify", str(tmp_path / "ck"), str(onnx_path), "--runtimes", "torch,ort"]) == 0
+    assert "RESULT: PASS" in capsys.readouterr().out
