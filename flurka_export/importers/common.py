@@ -32,7 +32,10 @@ class ImportReport:
                  f"attention={c.attention} layers={c.num_layers} hidden={c.hidden_size} heads={c.num_heads} "
                  f"k={c.low_rank} N_max={c.max_seq_len}"]
         lines += [f"  note: {n}" for n in self.notes]
-        lines += [f"  dropped: {name} ({why})" for name, why in self.dropped]
+        reasons: dict[str, list[str]] = {}
+        for name, why in self.dropped:  # one line per reason: a 12-layer model drops 24 tensors for one reason
+            reasons.setdefault(why, []).append(name)
+        lines += [f"  dropped ({why}): {', '.join(names)}" for why, names in reasons.items()]
         if self.unmapped:
             lines.append(f"  unmapped (not imported): {', '.join(self.unmapped)}")
         return "\n".join(lines)

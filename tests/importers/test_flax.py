@@ -22,6 +22,7 @@ VARIANTS = {  # their attention_type -> what their code computes at inference (u
     "LinPerfMHA": "flurka-relu", "PerfMHA": "kernel-relu",
     "LinRNNsMHA": "flurka-elu", "RNNsMHA": "kernel-elu",
     "LinRFAMHA": "flurka-rfa", "RFAMHA": "kernel-rfa",
+    "LinMHA": "linformer",
 }
 
 
