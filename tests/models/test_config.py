@@ -6,6 +6,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flurka_export.models import (
     CheckpointError,
@@ -118,3 +120,23 @@ def test_old_checkpoints_keep_loading(tmp_path):
     path.write_text(json.dumps(cfg))
     loaded = load_pretrained(tmp_path / "c")
     assert loaded.config == model.config
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=True)
+                           | st.text(max_size=8), lambda inner: st.lists(inner, max_size=2), max_leaves=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(sorted(f.name for f in dataclasses.fields(FlurkaConfig)) + ["bogus"]),
+                               JSON_VALUES, max_size=3))
+def test_random_config_json_loads_or_fails_in_one_config_error_line(tmp_path_factory, changes):
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    data = tiny_config().to_dict()
+    data.update(changes)
+    path.write_text(json.dumps(data))
+    try:
+        config = FlurkaConfig.from_json(path)
+    except ConfigError as e:
+        assert "\n" not in str(e) and str(path) in str(e)
+    else:
+        build_model(config)  # a config that validates builds
