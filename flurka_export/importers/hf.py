@@ -279,7 +279,13 @@ def import_hf_model(hf: dict[str, Any], tensors: dict[str, np.ndarray], *, sourc
                     allow_unmapped: bool = False) -> tuple[nn.Module, ImportReport]:
     """Our model (attention softmax) with every tensor of a transformers checkpoint in its place."""
     name, arch = architecture_of(hf, source)
-    config = FlurkaConfig(**hf_config_fields(hf, arch, tensors))
+    try:
+        fields = hf_config_fields(hf, arch, tensors)
+    except KeyError as e:
+        raise HFImportError(f"{source} has no {e.args[0]!r}, which {name} needs") from None
+    except (TypeError, ValueError) as e:
+        raise HFImportError(f"{source}: a value has the wrong type ({e})") from None
+    config = FlurkaConfig(**fields)
     model = build_model(config)
     pool = TensorPool(tensors, HFImportError)
     notes = [f"{name} -> task {config.task}; attention softmax (exactly BERT/RoBERTa/ViT self-attention)"]

@@ -3,6 +3,8 @@ logits equal transformers' forward on a padded batch with token types, then ONNX
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -132,6 +134,11 @@ def test_unsupported_and_unknown_tensors_are_named(tmp_path):
     state["encoder.extra.weight"] = torch.ones(2)
     save_file(state, directory / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(HFImportError, match=r"1 tensors have no place in a encoder model: encoder.extra.weight"):
+        import_hf_checkpoint(directory)
+    cfg = json.loads((directory / "config.json").read_text())
+    del cfg["num_hidden_layers"]
+    (directory / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(HFImportError, match="config.json has no 'num_hidden_layers', which BertModel needs"):
         import_hf_checkpoint(directory)
     hf_model, directory = _save(tmp_path, "BertModel", position_embedding_type="relative_key")
     with pytest.raises(HFImportError, match="position_embedding_type='relative_key' is not supported"):
