@@ -99,9 +99,10 @@ def test_linperf_trained_without_up_train_is_kernel_relu(tmp_path):
 
 
 def test_pretraining_train_state_imports_without_flags(tmp_path):
-    model = st.BertForPreTraining(_cfg("VanillaMHA", act="gelu"))
+    model = st.BertForPreTraining(_cfg("VanillaMHA"))  # gelu_new, as their pre-training configs
     params, path = _build(tmp_path, model, 128, wrap=lambda p: {"step": 7, "params": p, "opt_state": {"0": {"mu": p}}})
-    ours, report = import_flax_checkpoint(path, hidden_act="gelu")
+    ours, report = import_flax_checkpoint(path)
+    assert any("hidden_act not given: gelu_new" in n for n in report.notes)
     assert report.config.task == "mlm" and report.config.attention == "softmax"
     assert report.config.mask_keys_in_attention and report.config.tie_word_embeddings
     dropped = {name for name, _ in report.dropped}
