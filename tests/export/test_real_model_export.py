@@ -32,7 +32,8 @@ def test_token_types_and_gelu_tanh_in_ort(tmp_path, task, attention):
         assert feed["token_type_ids"].max() == (1 if shape[1] > 1 else 0)
         with torch.no_grad():
             want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).numpy()
-        np.testing.assert_allclose(sess.run(None, feed)[0], want, atol=1e-5, rtol=1e-5, err_msg=f"shape {shape}")
+        err = np.abs(sess.run(None, feed)[0] - want).max()  # fp32: within 1e-5 of the largest logit
+        assert err <= 1e-5 * max(1.0, np.abs(want).max()), f"shape {shape}: max abs error {err}"
 
 
 def test_models_without_token_types_keep_two_inputs(tmp_path):
