@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.config import ATTENTION_KINDS, FlurkaConfig, is_low_rank
+from ..models.config import ATTENTION_KINDS, FlurkaConfig, feature_map_of, is_low_rank
 from ..models.families import build_model
 from .common import ImportReport, TensorPool, UnmappedParametersWarning, finish
 from .flax_config import UNSUPPORTED, FlaxConfigError, FlaxRunConfig, read_run_config
@@ -124,8 +124,9 @@ def _check_kind_fits(layout: Layout, kind: str) -> None:
     if (kind == "softmax") == layout.has_mha:
         raise FlaxImportError(f"attention {kind} does not fit the checkpoint's "
                               f"{'FastSelfAttention (mha)' if layout.has_mha else 'flax SelfAttention'} parameters")
-    if kind.endswith("-favor"):
-        raise FlaxImportError("the authors' code has no FAVOR+ attention; choose relu, elu or rfa kinds")
+    if feature_map_of(kind) not in (None, "relu", "elu", "rfa"):
+        raise FlaxImportError(f"the authors' code has no {kind} attention; their kinds: softmax, linformer and "
+                              f"the relu, elu and rfa kernel-* / flurka-* kinds")
 
 
 def choose_seq_len(layout: Layout, kind: str, seq_len: int | None, run: FlaxRunConfig) -> int | None:
