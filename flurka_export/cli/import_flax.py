@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, report = import_flax_checkpoint(
-            args.file, args.output, config=args.config, attention=args.attention, task=args.task,
-            seq_len=args.seq_len, random_matrices=args.random_matrices, tau=args.tau,
+            args.file, args.output, flax_config=args.flax_config, attention=args.attention, task=args.task,
+            seq_len=args.seq_len, hidden_act=args.hidden_act, random_matrices=args.random_matrices, tau=args.tau,
             allow_unmapped=args.allow_unmapped,
         )
     print(report.summary())
@@ -29,22 +29,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: object) -> None:
-    from ..models.config import ATTENTION_KINDS, TASKS
+    from ..models.config import ATTENTION_KINDS
 
     p = add_command(sub, "import-flax", run, "convert a checkpoint of the authors' Flax code (sabertooth)",
-                    description="Map a sabertooth (JAX/Flax) BERT checkpoint, stored with flax.serialization "
-                                "msgpack, onto a flurka-export checkpoint. Every parameter that cannot be "
-                                "mapped is named; that is an error unless --allow-unmapped.")
+                    description="Map a checkpoint of the authors' JAX/Flax BERT (flax msgpack: params, a TrainState "
+                                "or a flax.training checkpoint) onto a flurka-export checkpoint that computes what "
+                                "their code computes at inference. Every parameter that is not mapped is dropped "
+                                "by name with the reason, or named as an error.")
     p.add_argument("file", help="FILE.msgpack (flax.serialization.to_bytes of the params or a train state)")
     p.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
-    p.add_argument("--config", default=None, help="JSON file of FlurkaConfig fields for what shapes cannot tell")
+    p.add_argument("--flax-config", default=None, metavar="JSON",
+                   help="their run config saved as JSON (attention_type, up_train, max_seq_length, hidden_act, "
+                        "layer_norm_eps, ...): decides the attention kind and the sequence length")
     p.add_argument("--attention", choices=ATTENTION_KINDS, default=None,
-                   help="attention kind (inferred when the parameters tell: rfa has sigma, softmax has no mha)")
-    p.add_argument("--task", choices=TASKS, default=None, help="default: mlm if a masked-LM head is present")
+                   help="attention kind, when the parameters and no --flax-config can tell (LinPerfMHA: flurka-relu "
+                        "if trained with up_train, else kernel-relu; LinRNNsMHA: flurka-elu; LinMHA: linformer)")
+    p.add_argument("--task", choices=("classify", "mlm", "encoder"), default=None,
+                   help="default: mlm for pre-training checkpoints, classify when a classification head is present")
     p.add_argument("--seq-len", type=int, default=None,
-                   help="which downsample matrices to use (sabertooth stores 128 and 512; default: the largest)")
+                   help="input length the model will see: picks E_128 or E_512 (their code uses each only at its "
+                        "length); required when both are stored and --flax-config does not say")
+    p.add_argument("--hidden-act", default=None, help="feed-forward activation (default: --flax-config's, else gelu_new)")
     p.add_argument("--random-matrices", default=None, metavar="NPY",
-                   help="sabertooth's RFA random matrices {head_dim}_{P}.npy; the first num_heads are used")
-    p.add_argument("--tau", type=float, default=1.0, help="RFA temperature (sabertooth default 1.0)")
+                   help="their RFA random matrix bank {head_dim}_{head_dim}.npy; the first num_heads are used")
+    p.add_argument("--tau", type=float, default=1.0, help="RFA temperature (their default 1.0)")
     p.add_argument("--allow-unmapped", action="store_true", help="warn about unmapped parameters instead of failing")
     add_overwrite(p)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..models import FlurkaConfig, load_pretrained
+from ..models import FlurkaConfig, load_pretrained, output_name
 from ..ops import export_mode
 from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
@@ -47,7 +47,10 @@ def example_inputs(config: FlurkaConfig, batch: int = 2, seq_len: int | None = N
         return {"pixel_values": torch.randn(batch, config.num_channels, s, s, dtype=dtype)}
     n = seq_len or min(8, config.max_seq_len)
     ids = torch.randint(0, config.vocab_size, (batch, n))
-    return {"input_ids": ids, "attention_mask": torch.ones(batch, n, dtype=torch.int64)}
+    inputs = {"input_ids": ids, "attention_mask": torch.ones(batch, n, dtype=torch.int64)}
+    if config.type_vocab_size:  # models with token type embeddings take token_type_ids as a third input
+        inputs["token_type_ids"] = torch.randint(0, config.type_vocab_size, (batch, n))
+    return inputs
 
 
 def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
@@ -55,7 +58,10 @@ def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
     if config.task == "image":
         return {"pixel_values": {0: batch}}
     seq = torch.export.Dim("sequence", min=1, max=max_seq_len)
-    return {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    if config.type_vocab_size:
+        shapes["token_type_ids"] = {0: batch, 1: seq}
+    return shapes
 
 
 def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> int:
@@ -153,7 +159,7 @@ def export_onnx(
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
             model, (), kwargs=inputs, dynamo=True, opset_version=opset,
-            input_names=list(inputs), output_names=["logits"],
+            input_names=list(inputs), output_names=[output_name(config.task)],
             dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
         )
     onnx_model = program.model_proto

@@ -1,35 +1,31 @@
-"""Import a checkpoint of the authors' JAX/Flax implementation (the `sabertooth` code base).
+"""Import a checkpoint of the authors' JAX/Flax code (the `sabertooth` code base) so that our model
+computes what their code computes at inference.
 
-The file is flax.serialization msgpack (`flax.serialization.to_bytes(params)` or a training
-checkpoint holding `params` / `target`). It is decoded with `msgpack` and flax's ndarray extension
-format, re-implemented here so that jax is not needed and nothing is ever unpickled.
+Their tree (BertModel, post-LN blocks; FastSelfAttention wraps one attention module as `mha` and never
+applies the padding mask, so the import sets mask_keys_in_attention=false):
 
-Layout (sabertooth's BertModel, post-norm BERT):
-
-    bert/word_embeddings/embedding (V, D)   bert/position_embeddings/embedding (N, D)
-    bert/type_embeddings/embedding (T, D)   bert/embeddings_layer_norm/{scale, bias}
+    bert/word_embeddings/embedding (V, D)      bert/position_embeddings/embedding (N_pos, D)
+    bert/type_embeddings/embedding (T, D)      bert/embeddings_layer_norm/{scale, bias}
     bert/encoder_layer_{i}/self_attention[/mha]/{query, key, value}/{kernel (D, H, d), bias (H, d)}
-                                            .../out/{kernel (H, d, D), bias (D,)}
-                                            .../{key,value}_downsample_mat[_128|_512] (k, N)
-                                            .../sigma (H, 1, d)             (RFA variants)
-    bert/encoder_layer_{i}/self_attention_layer_norm, feed_forward/{intermediate, output}, output_layer_norm
-    bert/pooler/{kernel, bias}, classification/{kernel (C, D), bias}         (sequence classification)
-    predictions_transform_dense, predictions_transform_layernorm, predictions_output/bias   (masked LM)
+                                         .../out/{kernel (H, d, D), bias (D,)}
+                                         .../{key,value}_downsample_mat_{128,512} (k, N)   (Lin* modules)
+                                         .../sigma (H, 1, d)                                (RFA modules)
+    bert/encoder_layer_{i}/{self_attention_layer_norm, feed_forward/{intermediate, output}, output_layer_norm}
+    bert/pooler/{kernel, bias}; classification/{kernel (C, D), bias}       (BertForSequenceClassification)
+    predictions_transform_{dense, layernorm}, predictions_output/bias; classification = sentence-order head
+                                                                           (BertForPreTraining)
 
-Attention kinds: LinPerfMHA (Linformer + Performer's ReLU kernel) -> flurka-relu, Linformer + Linear
-Transformer -> flurka-elu, LinRFAMHA -> flurka-rfa, RFAMHA -> kernel-rfa, flax SelfAttention -> softmax.
-sabertooth does not store RFA's random matrices: it loads them from `{head_dim}_{proj_dim}.npy`
-([num_matrices, P, d]) and draws `num_heads` of them on every call. An export needs fixed features,
-so we take the first `num_heads` matrices of that file (the RFA reference code's eval-mode choice)
-and store feature_proj = sigma * W / tau in the checkpoint.
+RFA: their modules draw `num_heads` matrices at random from a bank ({head_dim}_{head_dim}.npy) on every
+call, inference included, so no fixed model equals theirs call for call. We fix the choice: the first
+`num_heads` matrices of the bank given with --random-matrices (the same for every layer), times
+sigma / tau, stored in the checkpoint. Without the bank, features are drawn from N(0, 1) and the report
+says that outputs differ from any of their runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,397 +33,311 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.config import ATTENTION_KINDS, FlurkaConfig, is_low_rank
+from ..models.config import ATTENTION_KINDS, FlurkaConfig, feature_map_of, is_low_rank
 from ..models.families import build_model
+from .common import ImportReport, TensorPool, UnmappedParametersWarning, finish
+from .flax_config import UNSUPPORTED, FlaxConfigError, FlaxRunConfig, read_run_config
+from .flax_msgpack import FlaxFileError, find_params, flatten, read_flax_msgpack
+
+__all__ = ["FlaxImportError", "UnmappedParametersWarning", "import_flax_checkpoint", "import_flax_params"]
 
 
 class FlaxImportError(ValueError):
     pass
 
 
-class UnmappedParametersWarning(UserWarning):
-    pass
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading flax msgpack (the format of flax.serialization.to_bytes / msgpack_serialize)
-
-_EXT_NDARRAY, _EXT_COMPLEX, _EXT_NPSCALAR = 1, 2, 3
-
-
-def _ndarray_from_bytes(data: bytes) -> np.ndarray:
-    import msgpack
-
-    shape, dtype_name, buffer = msgpack.unpackb(data, raw=True)
-    if dtype_name == b"bfloat16":
-        # bfloat16 has no numpy dtype: widen the upper 16 bits of each float32 by hand.
-        raw = np.frombuffer(buffer, dtype=np.uint16).astype(np.uint32) << 16
-        return raw.view(np.float32).reshape(shape)
-    return np.frombuffer(buffer, dtype=np.dtype(dtype_name.decode())).reshape(shape).copy()
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    import msgpack
-
-    if code == _EXT_NDARRAY:
-        return _ndarray_from_bytes(data)
-    if code == _EXT_NPSCALAR:
-        return _ndarray_from_bytes(data)[()]
-    if code == _EXT_COMPLEX:
-        re_, im = msgpack.unpackb(data)
-        return complex(re_, im)
-    return msgpack.ExtType(code, data)
-
-
-def _unchunk(tree: Any) -> Any:
-    """flax splits arrays over 1 GiB into {'__msgpack_chunked_array__', 'shape', 'chunks'} dicts."""
-    if isinstance(tree, dict):
-        if "__msgpack_chunked_array__" in tree:
-            shape = tuple(tree["shape"][str(i)] for i in range(len(tree["shape"])))
-            chunks = [tree["chunks"][str(i)] for i in range(len(tree["chunks"]))]
-            return np.concatenate(chunks).reshape(shape)
-        return {k: _unchunk(v) for k, v in tree.items()}
-    return tree
-
-
-def read_flax_msgpack(path: str | Path) -> dict[str, Any]:
-    """The nested dict of numpy arrays stored in a flax msgpack file."""
-    try:
-        import msgpack
-    except ImportError:
-        raise ImportError("reading flax checkpoints needs msgpack: pip install msgpack "
-                          "(or pip install 'flurka-export[flax]')") from None
-    data = Path(path).read_bytes()
-    try:
-        tree = msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as e:
-        raise FlaxImportError(f"{path} is not a flax msgpack checkpoint: {e}") from None
-    if not isinstance(tree, dict):
-        raise FlaxImportError(f"{path} holds a {type(tree).__name__}, not a flax parameter tree")
-    return _unchunk(tree)
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k, v in tree.items():
-        name = f"{prefix}/{k}" if prefix else str(k)
-        if isinstance(v, dict):
-            out.update(flatten(v, name))
-        elif isinstance(v, np.ndarray):
-            out[name] = v
-        elif isinstance(v, np.generic | int | float):
-            out[name] = np.asarray(v)
-    return out
-
-
-def _find_params(tree: dict[str, Any]) -> dict[str, Any]:
-    """The parameter tree inside a raw params dict, {'params': ...}, or a training checkpoint."""
-    for _ in range(4):
-        if any(k in tree for k in ("bert", "word_embeddings", "encoder_layer_0")):
-            return tree
-        for key in ("params", "target"):
-            if isinstance(tree.get(key), dict):
-                tree = tree[key]
-                break
-        else:
-            break
-    raise FlaxImportError(f"no sabertooth BERT parameters found (top-level keys: {sorted(tree)[:10]})")
-
-
-# ----------------------------------------------------------------------------------------------
-# Mapping
-
-
 @dataclasses.dataclass
-class ImportReport:
-    config: FlurkaConfig
-    mapped: list[tuple[str, str]]  # (flax path, our state_dict name)
-    unmapped: list[str]  # flax paths we could not place: an error unless allow_unmapped
-    notes: list[str]  # choices made (folded type embeddings, chosen downsample width, RFA features)
+class Layout:
+    """What the parameter names and shapes say about their model."""
 
-    def summary(self) -> str:
-        lines = [f"imported {len(self.mapped)} flax parameters as attention={self.config.attention} "
-                 f"task={self.config.task} layers={self.config.num_layers} hidden={self.config.hidden_size} "
-                 f"heads={self.config.num_heads} k={self.config.low_rank} N_max={self.config.max_seq_len}"]
-        lines += [f"  note: {n}" for n in self.notes]
-        if self.unmapped:
-            lines.append(f"  unmapped (not imported): {', '.join(self.unmapped)}")
-        return "\n".join(lines)
+    bert: str  # "bert/" or ""
+    layers: list[int]
+    has_mha: bool  # FastSelfAttention (…/self_attention/mha/…) rather than flax SelfAttention (VanillaMHA)
+    widths: list[int]  # N of the stored downsample matrices, e.g. [128, 512]
+    has_sigma: bool  # RFA modules
+    eva: bool  # EVA modules (not supported)
+    d_model: int
+    num_heads: int
+    head_dim: int
+    n_pos: int
 
-
-class _Params:
-    """Flat flax params; `take` consumes one, so whatever is left at the end is reported as unmapped."""
-
-    def __init__(self, flat: dict[str, np.ndarray]) -> None:
-        self.left = dict(flat)
-
-    def has(self, path: str) -> bool:
-        return path in self.left
-
-    def peek(self, path: str) -> np.ndarray:
-        if path not in self.left:
-            raise FlaxImportError(f"the checkpoint has no parameter {path}")
-        return self.left[path]
-
-    def take(self, path: str) -> np.ndarray:
-        arr = self.peek(path)
-        del self.left[path]
-        return np.asarray(arr, dtype=np.float32)
+    def attn(self, i: int) -> str:
+        return f"{self.bert}encoder_layer_{i}/self_attention" + ("/mha" if self.has_mha else "")
 
 
-def _attention_prefix(p: _Params, layer: str) -> str:
-    base = f"{layer}/self_attention"
-    return f"{base}/mha" if p.has(f"{base}/mha/query/kernel") else base
+def read_layout(pool: TensorPool) -> Layout:
+    names = list(pool.left)
+    bert = "bert/" if any(k.startswith("bert/") for k in names) else ""
+    layers = sorted({int(m.group(1)) for k in names if (m := re.match(re.escape(bert) + r"encoder_layer_(\d+)/", k))})
+    if not layers or layers != list(range(len(layers))):
+        raise FlaxImportError(f"expected {bert}encoder_layer_0..N-1, found layers {layers}")
+    base = f"{bert}encoder_layer_0/self_attention"
+    has_mha = pool.has(f"{base}/mha/query/kernel")
+    attn = f"{base}/mha" if has_mha else base
+    qk = pool.peek(f"{attn}/query/kernel")
+    if qk.ndim != 3 or qk.shape[1] * qk.shape[2] != qk.shape[0]:
+        raise FlaxImportError(f"{attn}/query/kernel has shape {qk.shape}; expected (D, H, D/H)")
+    widths = sorted({int(m.group(1)) for k in names if (m := re.fullmatch(re.escape(attn) + r"/key_downsample_mat_(\d+)", k))})
+    eva = any(re.search(r"/(local_relative_position_bias_table|adaptive_mu_[qk])(/|$)", k) for k in names)
+    return Layout(bert=bert, layers=layers, has_mha=has_mha, widths=widths, has_sigma=pool.has(f"{attn}/sigma"),
+                  eva=eva, d_model=qk.shape[0], num_heads=qk.shape[1], head_dim=qk.shape[2],
+                  n_pos=pool.peek(f"{bert}position_embeddings/embedding").shape[0])
 
 
-def _downsample_widths(p: _Params, attn: str) -> list[int | None]:
-    widths: list[int | None] = []
-    for path in p.left:
-        m = re.fullmatch(re.escape(attn) + r"/key_downsample_mat(?:_(\d+))?", path)
-        if m:
-            widths.append(int(m.group(1)) if m.group(1) else None)
-    return widths
+def choose_attention(layout: Layout, attention: str | None, run: FlaxRunConfig) -> tuple[str, str]:
+    """The attention kind and one sentence on how it was decided."""
+    if layout.eva:
+        raise FlaxImportError(UNSUPPORTED["LinEVAMHA" if layout.widths else "EVAMHA"] + " (found its parameters)")
+    derived = run.attention_kind()
+    if attention is not None and attention not in ATTENTION_KINDS:
+        raise FlaxImportError(f"unknown attention {attention!r}; allowed: {', '.join(ATTENTION_KINDS)}")
+    if attention and derived and attention != derived:
+        raise FlaxImportError(f"--attention {attention} contradicts the run config ({run.attention_type}, "
+                              f"up_train={run.up_train}, switch={run.switch} computes {derived})")
+    if attention or derived:
+        kind = attention or derived
+        how = f"--attention {kind}" if attention else (f"{run.attention_type} with up_train={run.up_train}, "
+                                                       f"switch={run.switch} (--flax-config) computes {kind}")
+    elif not layout.has_mha:
+        kind, how = "softmax", "flax SelfAttention (VanillaMHA) parameters"
+    elif layout.has_sigma:
+        kind = "flurka-rfa" if layout.widths else "kernel-rfa"
+        how = f"{'LinRFAMHA' if layout.widths else 'RFAMHA'} parameters (sigma{' and downsample matrices' if layout.widths else ''})"
+    elif layout.widths:
+        raise FlaxImportError(
+            "the parameters fit LinMHA (linformer), LinPerfMHA (flurka-relu; kernel-relu when trained with "
+            "up_train=false) and LinRNNsMHA (flurka-elu), which store the same tensors: pass --flax-config "
+            "(their run config as JSON) or --attention")
+    else:
+        raise FlaxImportError("the parameters fit PerfMHA (kernel-relu) and RNNsMHA (kernel-elu), which store the "
+                              "same tensors: pass --flax-config (their run config as JSON) or --attention")
+    _check_kind_fits(layout, kind)
+    return kind, how
 
 
-def _infer_attention(p: _Params, attn: str, has_mha: bool) -> str | None:
-    low_rank = bool(_downsample_widths(p, attn))
-    rfa = p.has(f"{attn}/sigma")
-    if rfa:
-        return "flurka-rfa" if low_rank else "kernel-rfa"
-    if not has_mha:
-        return "softmax"  # flax.linen.SelfAttention (sabertooth's VanillaMHA)
-    return None  # Linformer+Performer, Linformer+Linear-Transformer and Linformer look alike
+def _check_kind_fits(layout: Layout, kind: str) -> None:
+    if is_low_rank(kind) and not layout.widths:
+        raise FlaxImportError(f"attention {kind} needs key/value_downsample_mat_* parameters; the checkpoint has none")
+    if kind.endswith("-rfa") != layout.has_sigma:
+        raise FlaxImportError(f"attention {kind} {'needs' if kind.endswith('-rfa') else 'does not use'} the RFA "
+                              f"parameter sigma, which the checkpoint {'lacks' if layout.has_sigma is False else 'has'}")
+    if (kind == "softmax") == layout.has_mha:
+        raise FlaxImportError(f"attention {kind} does not fit the checkpoint's "
+                              f"{'FastSelfAttention (mha)' if layout.has_mha else 'flax SelfAttention'} parameters")
+    if feature_map_of(kind) not in (None, "relu", "elu", "rfa"):
+        raise FlaxImportError(f"the authors' code has no {kind} attention; their kinds: softmax, linformer and "
+                              f"the relu, elu and rfa kernel-* / flurka-* kinds")
+
+
+def choose_seq_len(layout: Layout, kind: str, seq_len: int | None, run: FlaxRunConfig) -> int | None:
+    """N of the downsample matrices to import (None: the kind does not downsample)."""
+    wanted = seq_len or run.max_seq_length
+    if wanted is not None and wanted > layout.n_pos:
+        raise FlaxImportError(f"sequence length {wanted} exceeds the {layout.n_pos} position embeddings")
+    if not is_low_rank(kind):
+        return None
+    if wanted is not None:
+        if wanted not in layout.widths:
+            raise FlaxImportError(f"the checkpoint has downsample matrices for N in {layout.widths}, none for "
+                                  f"N={wanted}: their code applies E_N only to inputs of exactly N tokens")
+        return wanted
+    if len(layout.widths) == 1:
+        return layout.widths[0]
+    choices = " or ".join(f"--seq-len {w}" for w in layout.widths)
+    raise FlaxImportError(
+        f"the checkpoint has downsample matrices for N = {' and '.join(map(str, layout.widths))}: their code uses "
+        f"E_128 for 128-token inputs and E_512 for 512-token inputs, and each was trained only at its length; "
+        f"say which inputs the model will see with {choices} (or --flax-config with max_seq_length)")
+
+
+def choose_task(pool: TensorPool, task: str | None) -> str:
+    heads = {"mlm": pool.has("predictions_output/bias"), "classify": pool.has("classification/kernel"), "encoder": True}
+    if task is None:
+        return next(t for t in ("mlm", "classify", "encoder") if heads[t])
+    if task not in heads:
+        raise FlaxImportError(f"their checkpoints are BERT models: task must be mlm, classify or encoder, not {task!r}")
+    if not heads[task]:
+        raise FlaxImportError(f"task {task} needs {'predictions_output' if task == 'mlm' else 'classification'} "
+                              f"parameters; the checkpoint has none")
+    return task
+
+
+def rfa_features(layout: Layout, random_matrices: np.ndarray | None, seed: int,
+                 notes: list[str]) -> np.ndarray:
+    """[H, P, d] matrices W (before sigma / tau): the first num_heads of their bank, or fresh N(0, 1)."""
+    h, d = layout.num_heads, layout.head_dim
+    if random_matrices is None:
+        notes.append(f"RFA random features: none given (--random-matrices {d}_{d}.npy, their bank); drew fresh "
+                     f"N(0, 1) features, so outputs differ from any of their runs until fine-tuned")
+        return torch.randn(h, d, d, generator=torch.Generator().manual_seed(seed)).numpy()
+    if random_matrices.ndim != 3 or random_matrices.shape[2] != d or random_matrices.shape[0] < h:
+        raise FlaxImportError(f"random matrices of shape {random_matrices.shape}; expected [>= {h}, P, {d}] "
+                              f"(their {d}_{d}.npy bank)")
+    notes.append(f"RFA random features: the first {h} of the {random_matrices.shape[0]} matrices of the bank, in "
+                 f"every layer (their code draws {h} at random on every call, inference included)")
+    return np.asarray(random_matrices[:h], dtype=np.float32)
+
+
+def config_fields(layout: Layout, pool: TensorPool, kind: str, task: str, width: int | None, n_max: int,
+                  run: FlaxRunConfig, hidden_act: str | None, notes: list[str]) -> dict[str, Any]:
+    b = layout.bert
+    act = hidden_act or run.hidden_act
+    if act is None:
+        act = "gelu_new"
+        notes.append("hidden_act not given: gelu_new (tanh GELU) as in their pre-training configs; pass "
+                     "--hidden-act or --flax-config if the model was trained with another")
+    types = pool.peek(f"{b}type_embeddings/embedding").shape[0] if pool.has(f"{b}type_embeddings/embedding") else 0
+    low_rank = pool.peek(f"{layout.attn(0)}/key_downsample_mat_{width}").shape[0] if width else min(32, n_max)
+    fields: dict[str, Any] = dict(
+        task=task, attention=kind, num_layers=len(layout.layers), hidden_size=layout.d_model,
+        num_heads=layout.num_heads, low_rank=low_rank, max_seq_len=n_max, num_features=layout.head_dim,
+        vocab_size=pool.peek(f"{b}word_embeddings/embedding").shape[0],
+        num_labels=pool.peek("classification/kernel").shape[0] if task == "classify" else 2,
+        intermediate_size=pool.peek(f"{b}encoder_layer_0/feed_forward/intermediate/kernel").shape[1],
+        hidden_act=act, layer_norm_eps=float(run.layer_norm_eps or 1e-12), type_vocab_size=types if types > 1 else 0,
+        # FastSelfAttention never applies the padding mask; flax SelfAttention (VanillaMHA) does.
+        mask_keys_in_attention=not layout.has_mha, tie_word_embeddings=task == "mlm",
+    )
+    if run.type_vocab_size is not None and run.type_vocab_size != types:
+        raise FlaxImportError(f"--flax-config says type_vocab_size={run.type_vocab_size}; the checkpoint has {types}")
+    return fields
+
+
+def map_embeddings(pool: TensorPool, layout: Layout, config: FlurkaConfig, notes: list[str]) -> None:
+    b = layout.bert
+    pool.copy(f"{b}word_embeddings/embedding", "encoder.word_embeddings.weight")
+    pos_name = f"{b}position_embeddings/embedding"
+    pos, sources = pool.take(pos_name)[: config.max_seq_len], [pos_name]
+    if layout.n_pos > config.max_seq_len:
+        notes.append(f"position embeddings: rows 0..{config.max_seq_len - 1} of {layout.n_pos} (N_max)")
+    type_name = f"{b}type_embeddings/embedding"
+    if pool.has(type_name):
+        types = pool.take(type_name)
+        if config.type_vocab_size:
+            pool.put("encoder.token_type_embeddings.weight", types, type_name)
+        else:  # a single type row is added to every token: folding it into the positions is exact
+            pos, sources = pos + types[0], [*sources, type_name]
+    pool.put("encoder.position_embeddings", pos, *sources)
+    _norm(pool, f"{b}embeddings_layer_norm", "encoder.norm")
+
+
+def map_layer(pool: TensorPool, layout: Layout, i: int, width: int | None, rfa: np.ndarray | None,
+              tau: float) -> None:
+    layer, attn, ours = f"{layout.bert}encoder_layer_{i}", layout.attn(i), f"encoder.layers.{i}"
+    d = layout.d_model
+    for name in ("query", "key", "value"):  # DenseGeneral kernel (D, H, d) -> torch Linear weight (H*d, D)
+        pool.put(f"{ours}.attention.{name}.weight", pool.take(f"{attn}/{name}/kernel").reshape(d, -1).T,
+                 f"{attn}/{name}/kernel")
+        pool.put(f"{ours}.attention.{name}.bias", pool.take(f"{attn}/{name}/bias").reshape(-1), f"{attn}/{name}/bias")
+    pool.put(f"{ours}.attention.out.weight", pool.take(f"{attn}/out/kernel").reshape(-1, d).T, f"{attn}/out/kernel")
+    pool.copy(f"{attn}/out/bias", f"{ours}.attention.out.bias")
+    for w in layout.widths:
+        for src, dst in (("key", "E_K"), ("value", "E_V")):
+            name = f"{attn}/{src}_downsample_mat_{w}"
+            if w == width:
+                pool.copy(name, f"{ours}.attention.{dst}")
+            else:
+                pool.drop(name, f"used by their code only for {w}-token inputs" if width else
+                          "not used: this attention kind does not downsample keys and values")
+    if rfa is not None:
+        sigma = pool.take(f"{attn}/sigma").reshape(layout.num_heads, 1, layout.head_dim)
+        pool.put(f"{ours}.attention.feature_proj", sigma * rfa / tau, f"{attn}/sigma")
+    _norm(pool, f"{layer}/self_attention_layer_norm", f"{ours}.norm1")
+    _dense(pool, f"{layer}/feed_forward/intermediate", f"{ours}.ffn.0")
+    _dense(pool, f"{layer}/feed_forward/output", f"{ours}.ffn.2")
+    _norm(pool, f"{layer}/output_layer_norm", f"{ours}.norm2")
+
+
+def map_heads(pool: TensorPool, layout: Layout, task: str) -> None:
+    pooler = f"{layout.bert}pooler"
+    if task == "classify":
+        _dense(pool, pooler, "pooler.0")
+        pool.copy("classification/kernel", "classifier.weight")  # their OutputProjection stores (C, D), as torch
+        pool.copy("classification/bias", "classifier.bias")
+    if task == "mlm":
+        _dense(pool, "predictions_transform_dense", "transform.0")
+        _norm(pool, "predictions_transform_layernorm", "transform.2")
+        pool.copy("predictions_output/bias", "decoder_bias")  # the output matrix is the word embeddings (tied)
+    why = {"mlm": "pooler and sentence-order head of pre-training: not outputs of the masked-LM model",
+           "encoder": "head not used by the encoder task", "classify": "masked-LM head not used by the classifier"}[task]
+    for name in [n for n in list(pool.left) if n.startswith((f"{pooler}/", "classification/", "predictions_"))]:
+        pool.drop(name, why)
+
+
+def _dense(pool: TensorPool, src: str, ours: str) -> None:  # flax Dense kernel (in, out); torch (out, in)
+    pool.copy(f"{src}/kernel", f"{ours}.weight", transpose=True)
+    pool.copy(f"{src}/bias", f"{ours}.bias")
+
+
+def _norm(pool: TensorPool, src: str, ours: str) -> None:
+    pool.copy(f"{src}/scale", f"{ours}.weight")
+    pool.copy(f"{src}/bias", f"{ours}.bias")
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry points
 
 
 def import_flax_params(
-    tree: dict[str, Any],
-    *,
-    attention: str | None = None,
-    task: str | None = None,
-    seq_len: int | None = None,
-    random_matrices: np.ndarray | None = None,
-    tau: float = 1.0,
-    config_overrides: dict[str, Any] | None = None,
-    allow_unmapped: bool = False,
+    tree: dict[str, Any], *, attention: str | None = None, task: str | None = None, seq_len: int | None = None,
+    hidden_act: str | None = None, run_config: FlaxRunConfig | None = None, random_matrices: np.ndarray | None = None,
+    tau: float = 1.0, seed: int = 0, allow_unmapped: bool = False,
 ) -> tuple[nn.Module, ImportReport]:
-    """Build our model from a sabertooth parameter tree; raise FlaxImportError naming every parameter
-    that has no place in it (or warn, with allow_unmapped)."""
-    params = _find_params(tree)
-    p = _Params(flatten(params))
-    bert = "bert/" if any(k.startswith("bert/") for k in p.left) else ""
-    notes: list[str] = []
-    overrides = dict(config_overrides or {})
-
-    layers = sorted({int(m.group(1)) for k in p.left if (m := re.match(re.escape(bert) + r"encoder_layer_(\d+)/", k))})
-    if not layers or layers != list(range(len(layers))):
-        raise FlaxImportError(f"expected {bert}encoder_layer_0..N-1, found layers {layers}")
-    attn0 = _attention_prefix(p, f"{bert}encoder_layer_0")
-    qk = p.peek(f"{attn0}/query/kernel")
-    if qk.ndim != 3:
-        raise FlaxImportError(f"{attn0}/query/kernel has shape {qk.shape}; expected (D, H, d)")
-    d_model, n_heads, head_dim = qk.shape
-    if n_heads * head_dim != d_model:
-        raise FlaxImportError(f"query kernel {qk.shape}: H*d = {n_heads * head_dim} differs from D = {d_model}")
-    vocab, _ = p.peek(f"{bert}word_embeddings/embedding").shape
-    n_pos, _ = p.peek(f"{bert}position_embeddings/embedding").shape
-    ffn = p.peek(f"{bert}encoder_layer_0/feed_forward/intermediate/kernel").shape[1]
-
-    has_mha = attn0.endswith("/mha")
-    inferred = _infer_attention(p, attn0, has_mha)
-    attention = attention or overrides.pop("attention", None) or inferred
-    overrides.pop("attention", None)
-    if attention is None:
-        raise FlaxImportError(
-            "the attention kind cannot be told from the parameters alone (Linformer+Performer, "
-            "Linformer+Linear-Transformer and Linformer have the same ones): pass --attention "
-            "flurka-relu (LinPerfMHA), flurka-elu (Linformer + elu) or linformer")
-    if attention not in ATTENTION_KINDS:
-        raise FlaxImportError(f"unknown attention {attention!r}; allowed: {', '.join(ATTENTION_KINDS)}")
-    if inferred and attention != inferred:
-        notes.append(f"attention {attention} given; the parameters suggest {inferred}")
-
-    if task is None:
-        task = overrides.pop("task", None) or ("mlm" if p.has("predictions_output/bias") else "classify")
-    overrides.pop("task", None)
-    if task not in ("classify", "mlm"):
-        raise FlaxImportError(f"sabertooth checkpoints are BERT models: task must be classify or mlm, not {task!r}")
-
-    # Low rank: which stored E width to use (sabertooth keeps one pair per supported length, 128 and 512).
-    max_seq_len = n_pos
-    low_rank = overrides.pop("low_rank", 1)
-    width_suffix = ""
-    if is_low_rank(attention):
-        widths = _downsample_widths(p, attn0)
-        if not widths:
-            raise FlaxImportError(f"attention {attention} needs key/value_downsample_mat parameters; {attn0} has none")
-        numbered = sorted(w for w in widths if w is not None)
-        if seq_len is not None:
-            if seq_len not in numbered:
-                raise FlaxImportError(f"--seq-len {seq_len}: the checkpoint has downsample matrices for {numbered}")
-            width = seq_len
-        else:
-            width = max(numbered) if numbered else None
-        width_suffix = f"_{width}" if width is not None else ""
-        low_rank, max_seq_len = p.peek(f"{attn0}/key_downsample_mat{width_suffix}").shape
-        others = [w for w in numbered if w != width]
-        if others:
-            notes.append(f"using the downsample matrices for N={max_seq_len}; sabertooth applies them only to "
-                         f"inputs of exactly {max_seq_len} tokens (ours slice E[:, :N] for N <= {max_seq_len}); "
-                         f"the matrices for N={others} are not imported (choose with --seq-len)")
-        if max_seq_len > n_pos:
-            raise FlaxImportError(f"downsample matrices cover {max_seq_len} tokens but position embeddings only {n_pos}")
-    n_classes = p.peek("classification/kernel").shape[0] if p.has("classification/kernel") else 2
-
-    feature_proj: list[np.ndarray] | None = None
-    num_features = overrides.pop("num_features", head_dim)
-    if attention.endswith("-rfa"):
-        if random_matrices is not None:
-            if random_matrices.ndim != 3 or random_matrices.shape[2] != head_dim or random_matrices.shape[0] < n_heads:
-                raise FlaxImportError(f"random matrices of shape {random_matrices.shape}; expected "
-                                      f"[>= {n_heads}, P, {head_dim}] (sabertooth's {head_dim}_P.npy)")
-            w = np.asarray(random_matrices[:n_heads], dtype=np.float32)
-            notes.append(f"RFA random features: the first {n_heads} of {random_matrices.shape[0]} given matrices "
-                         f"(P={w.shape[1]}), times sigma / tau (tau={tau})")
-        else:
-            g = torch.Generator().manual_seed(int(overrides.get("seed", 0)))
-            w = torch.randn(n_heads, num_features, head_dim, generator=g).numpy()
-            notes.append("RFA random features: sabertooth does not store them and none were given "
-                         "(--random-matrices FILE.npy); drew fresh N(0, 1) features, so outputs differ from any "
-                         "sabertooth run until fine-tuned")
-        num_features = w.shape[1]
-        feature_proj = []
-        for i in layers:
-            sigma = p.take(f"{_attention_prefix(p, f'{bert}encoder_layer_{i}')}/sigma")
-            feature_proj.append(sigma.reshape(n_heads, 1, head_dim) * w / tau)
-
-    fields: dict[str, Any] = dict(
-        task=task, attention=attention, num_layers=len(layers), hidden_size=d_model, num_heads=n_heads,
-        low_rank=low_rank, max_seq_len=max_seq_len, num_features=num_features, vocab_size=vocab,
-        num_labels=n_classes, intermediate_size=ffn,
-    )
-    fields.update(overrides)
-    config = FlurkaConfig(**fields)
+    """Our model from their parameter tree (raw params, {'params': ...} or a TrainState); FlaxImportError
+    names every parameter without a place, every ambiguity and every unsupported module."""
+    run = run_config or FlaxRunConfig()
+    try:
+        params, skipped = find_params(tree)
+        pool = TensorPool(flatten(params), FlaxImportError)
+        layout = read_layout(pool)
+        kind, how = choose_attention(layout, attention, run)
+    except (FlaxFileError, FlaxConfigError) as e:
+        raise FlaxImportError(str(e)) from None
+    notes = [f"attention {kind}: {how}"]
+    if skipped:
+        notes.append(f"training state: imported params only; not imported: {', '.join(sorted(skipped))}")
+    task = choose_task(pool, task)
+    width = choose_seq_len(layout, kind, seq_len, run)
+    if width:
+        notes.append(f"downsample matrices E_{width}: their code applies them to inputs of exactly {width} tokens "
+                     f"(pad to {width}, as their training did); ours also slice E[:, :N] for shorter inputs")
+    n_max = width or seq_len or run.max_seq_length or layout.n_pos
+    rfa = rfa_features(layout, random_matrices, seed, notes) if kind.endswith("-rfa") else None
+    config = FlurkaConfig(**config_fields(layout, pool, kind, task, width, n_max, run, hidden_act, notes))
+    if rfa is not None:
+        config = config.replace(num_features=rfa.shape[1])
     model = build_model(config)
-    state: dict[str, torch.Tensor] = {}
-    mapped: list[tuple[str, str]] = []
-
-    def put(ours: str, arr: np.ndarray, *paths: str) -> None:
-        state[ours] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-        mapped.extend((path, ours) for path in paths)
-
-    def dense(path: str, ours: str) -> None:  # flax Dense kernel is (in, out); torch Linear weight is (out, in)
-        put(f"{ours}.weight", p.take(f"{path}/kernel").T, f"{path}/kernel")
-        put(f"{ours}.bias", p.take(f"{path}/bias"), f"{path}/bias")
-
-    def norm(path: str, ours: str) -> None:
-        put(f"{ours}.weight", p.take(f"{path}/scale"), f"{path}/scale")
-        put(f"{ours}.bias", p.take(f"{path}/bias"), f"{path}/bias")
-
-    enc = "encoder"
-    put(f"{enc}.word_embeddings.weight", p.take(f"{bert}word_embeddings/embedding"), f"{bert}word_embeddings/embedding")
-    pos = p.take(f"{bert}position_embeddings/embedding")
-    pos_paths = [f"{bert}position_embeddings/embedding"]
-    if p.has(f"{bert}type_embeddings/embedding"):
-        types = p.take(f"{bert}type_embeddings/embedding")
-        pos = pos + types[0]  # exact for type_ids == 0, the only segment a single-input model sees
-        pos_paths.append(f"{bert}type_embeddings/embedding")
-        notes.append(f"type_embeddings row 0 folded into the position embeddings (our models take no type_ids; "
-                     f"rows 1..{types.shape[0] - 1} are not imported)" if types.shape[0] > 1 else
-                     "type_embeddings folded into the position embeddings")
-    if n_pos > max_seq_len:
-        notes.append(f"position embeddings {n_pos} -> {max_seq_len} rows (N_max of the downsample matrices)")
-    put(f"{enc}.position_embeddings", pos[:max_seq_len], *pos_paths)
-    norm(f"{bert}embeddings_layer_norm", f"{enc}.norm")
-
-    for i in layers:
-        layer = f"{bert}encoder_layer_{i}"
-        attn = _attention_prefix(p, layer)
-        ours = f"{enc}.layers.{i}"
-        for name in ("query", "key", "value"):
-            kernel = p.take(f"{attn}/{name}/kernel")  # (D, H, d)
-            bias = p.take(f"{attn}/{name}/bias")  # (H, d)
-            put(f"{ours}.attention.{name}.weight", kernel.reshape(d_model, -1).T, f"{attn}/{name}/kernel")
-            put(f"{ours}.attention.{name}.bias", bias.reshape(-1), f"{attn}/{name}/bias")
-        kernel = p.take(f"{attn}/out/kernel")  # (H, d, D)
-        put(f"{ours}.attention.out.weight", kernel.reshape(-1, d_model).T, f"{attn}/out/kernel")
-        put(f"{ours}.attention.out.bias", p.take(f"{attn}/out/bias"), f"{attn}/out/bias")
-        if is_low_rank(attention):
-            for src, dst in (("key", "E_K"), ("value", "E_V")):
-                path = f"{attn}/{src}_downsample_mat{width_suffix}"
-                put(f"{ours}.attention.{dst}", p.take(path), path)
-        if feature_proj is not None:
-            put(f"{ours}.attention.feature_proj", feature_proj[i], f"{attn}/sigma")
-        norm(f"{layer}/self_attention_layer_norm", f"{ours}.norm1")
-        dense(f"{layer}/feed_forward/intermediate", f"{ours}.ffn.0")
-        dense(f"{layer}/feed_forward/output", f"{ours}.ffn.2")
-        norm(f"{layer}/output_layer_norm", f"{ours}.norm2")
-
-    if task == "classify":
-        if p.has(f"{bert}pooler/kernel"):
-            dense(f"{bert}pooler", "pooler.0")
-        if p.has("classification/kernel"):  # sabertooth's OutputProjection stores (n_out, D), like torch
-            put("classifier.weight", p.take("classification/kernel"), "classification/kernel")
-            put("classifier.bias", p.take("classification/bias"), "classification/bias")
-    elif task == "mlm":
-        if p.has("predictions_transform_dense/kernel"):
-            dense("predictions_transform_dense", "transform.0")
-            norm("predictions_transform_layernorm", "transform.2")
-            # The output projection is tied to the word embeddings in sabertooth.
-            put("decoder.weight", state[f"{enc}.word_embeddings.weight"].numpy())
-            put("decoder.bias", p.take("predictions_output/bias"), "predictions_output/bias")
-
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    # Random-feature buffers of kinds without sigma, and dropped-by-choice downsample widths, are not errors.
-    missing = [m for m in missing if not m.endswith("feature_proj")]
-    if missing:
-        raise FlaxImportError(f"the checkpoint has nothing for: {', '.join(missing)}")
-    for name, t in state.items():
-        if tuple(t.shape) != tuple(expected[name].shape):
-            raise FlaxImportError(f"{name}: shape {tuple(t.shape)} from the checkpoint, "
-                                  f"{tuple(expected[name].shape)} expected")
-    skipped = [k for k in p.left if re.search(r"_downsample_mat_\d+$", k)]
-    unmapped = sorted(k for k in p.left if k not in skipped)
-    if unmapped:
-        msg = f"{len(unmapped)} flax parameters have no place in a {task} model with {attention}: {', '.join(unmapped)}"
-        if not allow_unmapped:
-            raise FlaxImportError(msg + " (pass --allow-unmapped to import anyway)")
-        warnings.warn(msg, UnmappedParametersWarning, stacklevel=2)
-    model.load_state_dict(state, strict=False)
-    return model.eval(), ImportReport(config=config, mapped=mapped, unmapped=unmapped, notes=notes)
+    map_embeddings(pool, layout, config, notes)
+    for i in layout.layers:
+        map_layer(pool, layout, i, width, rfa, tau)
+    map_heads(pool, layout, task)
+    unmapped = finish(model, pool, what=f"a {task} model with {kind}", allow_unmapped=allow_unmapped,
+                      error=FlaxImportError)
+    report = ImportReport(config=config, source="flax", mapped=pool.mapped, dropped=pool.dropped,
+                          unmapped=unmapped, notes=notes)
+    return model.eval(), report
 
 
 def import_flax_checkpoint(
-    path: str | Path,
-    output: str | Path | None = None,
-    *,
-    config: str | Path | dict[str, Any] | None = None,
-    attention: str | None = None,
-    task: str | None = None,
-    seq_len: int | None = None,
-    random_matrices: str | Path | np.ndarray | None = None,
-    tau: float = 1.0,
-    allow_unmapped: bool = False,
+    path: str | Path, output: str | Path | None = None, *, flax_config: str | Path | dict[str, Any] | None = None,
+    attention: str | None = None, task: str | None = None, seq_len: int | None = None, hidden_act: str | None = None,
+    random_matrices: str | Path | np.ndarray | None = None, tau: float = 1.0, allow_unmapped: bool = False,
 ) -> tuple[nn.Module, ImportReport]:
-    """Read FILE.msgpack, map it onto our model, and save_pretrained it to `output` when given.
-
-    `config` (a JSON file or dict of FlurkaConfig fields) fills what the shapes cannot tell
-    (attention, layer_norm_eps, seed, ...); `random_matrices` is sabertooth's `{d}_{P}.npy` for RFA.
-    """
+    """Read FILE.msgpack (and their run config, `flax_config`), map it, save_pretrained to `output` when given."""
     from ..models import save_pretrained
 
-    overrides: dict[str, Any] = {}
-    if isinstance(config, dict):
-        overrides = dict(config)
-    elif config is not None:
-        overrides = json.loads(Path(config).read_text())
-        if not isinstance(overrides, dict):
-            raise FlaxImportError(f"{config} must hold a JSON object of FlurkaConfig fields")
+    try:
+        run = read_run_config(flax_config) if flax_config is not None else FlaxRunConfig()
+        tree = read_flax_msgpack(path)
+    except (FlaxFileError, FlaxConfigError) as e:
+        raise FlaxImportError(str(e)) from None
     if isinstance(random_matrices, str | Path):
-        random_matrices = np.load(random_matrices, allow_pickle=False)
-    tree = read_flax_msgpack(path)
-    model, report = import_flax_params(tree, attention=attention, task=task, seq_len=seq_len,
-                                       random_matrices=random_matrices, tau=tau, config_overrides=overrides,
+        try:
+            random_matrices = np.load(random_matrices, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FlaxImportError(f"--random-matrices {random_matrices}: not a readable .npy array: {e}") from None
+    model, report = import_flax_params(tree, attention=attention, task=task, seq_len=seq_len, hidden_act=hidden_act,
+                                       run_config=run, random_matrices=random_matrices, tau=tau,
                                        allow_unmapped=allow_unmapped)
     if output is not None:
         save_pretrained(model, output)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..ops.feature_maps import FEATURE_MAPS
+from .config_rules import ACTIVATION_ALIASES, ConfigError, check_field, field_rules
 
-TASKS = ("classify", "mlm", "image")
+# encoder: the bare text encoder (Hugging Face BertModel); its output is the last hidden state.
+TASKS = ("classify", "mlm", "image", "encoder")
 ATTENTION_KINDS: tuple[str, ...] = (
     "softmax",
     "linformer",
@@ -30,6 +32,11 @@ def is_low_rank(attention: str) -> bool:
 
 def uses_flurka_op(attention: str) -> bool:
     return feature_map_of(attention) is not None
+
+
+def output_name(task: str) -> str:
+    """Name of the model's output in ONNX and in parity reports."""
+    return "last_hidden_state" if task == "encoder" else "logits"
 
 
 @dataclasses.dataclass
@@ -53,8 +60,23 @@ class FlurkaConfig:
     patch_size: int = 4
     num_channels: int = 3
     seed: int = 0  # random features and E_K/E_V are drawn from this seed
+    # What real checkpoints (Hugging Face BERT/RoBERTa/ViT, the authors' Flax BERT) need. The defaults
+    # keep checkpoints written before these fields existed valid and unchanged.
+    type_vocab_size: int = 0  # > 0: token type embeddings and an optional token_type_ids input
+    hidden_act: str = "gelu"  # feed-forward activation: gelu (exact), gelu_tanh, relu, silu
+    mlm_act: str | None = None  # activation of the MLM head transform (None: hidden_act; RoBERTa: gelu)
+    pre_norm: bool | None = None  # None: the family's default (text: post-LN as BERT; image: pre-LN as ViT)
+    position_offset: int = 0  # learned positions start at this row (RoBERTa: padding_idx + 1 = 2)
+    pooler: bool = True  # classify: dense + tanh on the first token before the classifier
+    tie_word_embeddings: bool = False  # mlm: the decoder reuses the word embedding matrix
+    mlm_transform: bool = True  # mlm: dense + activation + LayerNorm before the decoder
+    mask_keys_in_attention: bool = True  # False ignores the padding mask inside attention (the authors' code)
 
     def __post_init__(self) -> None:
+        if isinstance(self.hidden_act, str):
+            self.hidden_act = ACTIVATION_ALIASES.get(self.hidden_act, self.hidden_act)
+        if isinstance(self.mlm_act, str):
+            self.mlm_act = ACTIVATION_ALIASES.get(self.mlm_act, self.mlm_act)
         self.validate()
 
     @property
@@ -80,19 +102,18 @@ class FlurkaConfig:
             return self.num_patches + 1, self.num_patches + 1
         return 1, self.max_seq_len
 
-    def validate(self) -> None:
-        def bad(msg: str) -> ValueError:
-            return ValueError(f"invalid FlurkaConfig: {msg}")
+    @property
+    def uses_pre_norm(self) -> bool:
+        return self.task == "image" if self.pre_norm is None else self.pre_norm
 
-        if self.task not in TASKS:
-            raise bad(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)}")
-        if self.attention not in ATTENTION_KINDS:
-            raise bad(f"unknown attention {self.attention!r}; allowed: {', '.join(ATTENTION_KINDS)}")
-        for name in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features",
-                     "vocab_size", "num_labels", "image_size", "patch_size", "num_channels"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise bad(f"{name} must be a positive integer, got {v!r}")
+    def validate(self) -> None:
+        """Every field's type and range, then the relations between fields; ConfigError (one line) if not."""
+
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(f"invalid FlurkaConfig: {msg}")
+
+        for name, rule in field_rules(TASKS, ATTENTION_KINDS).items():
+            setattr(self, name, check_field(name, getattr(self, name), rule))
         if self.hidden_size % self.num_heads:
             raise bad(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.low_rank > self.max_seq_len:
@@ -111,7 +132,9 @@ class FlurkaConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"invalid FlurkaConfig: unknown fields {unknown}; known: {sorted(known)}")
+            raise ConfigError(f"invalid FlurkaConfig: unknown field {unknown[0]!r}"
+                              f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
+                              f"known fields: {', '.join(sorted(known))}")
         return cls(**data)
 
     def to_json(self, path: str | Path) -> None:
@@ -119,13 +142,19 @@ class FlurkaConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> FlurkaConfig:
+        """Read config.json; any problem is one ConfigError line that names the file (and the field)."""
         try:
             data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
+            raise ConfigError(f"{path} is not valid JSON: {e}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path} cannot be read: {e}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object")
-        return cls.from_dict(data)
+            raise ConfigError(f"{path} must hold a JSON object of FlurkaConfig fields, not {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {str(e).removeprefix('invalid FlurkaConfig: ')}") from None
 
     def replace(self, **changes: Any) -> FlurkaConfig:
         return dataclasses.replace(self, **changes)

@@ -60,4 +60,9 @@ def make_inputs(config: FlurkaConfig, shape: Shape, seed: int = 0, float_dtype: 
         for row in range(1, b):
             real = max(1, n - (row * n) // (b + 1))
             mask[row, real:] = 0
-    return {"input_ids": ids, "attention_mask": mask}
+    feed = {"input_ids": ids, "attention_mask": mask}
+    if config.type_vocab_size:  # segment A then segment B, as in sentence-pair inputs
+        types = np.zeros((b, n), dtype=np.int64)
+        types[:, (n + 1) // 2:] = min(1, config.type_vocab_size - 1)
+        feed["token_type_ids"] = types * mask
+    return feed

@@ -11,6 +11,8 @@ from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 from torch import nn
 
+from ..models.config import output_name
+
 
 class TorchRunner(BaseRunner):
     """Runs a FLuRKA model in float32 on numpy feeds; optionally captures per-layer tensors.
@@ -45,6 +47,8 @@ class TorchRunner(BaseRunner):
             meta.add("pixel_values", np.float32, (None, None, None, None))
         else:
             meta.add("input_ids", np.int64, (None, None)).add("attention_mask", np.int64, (None, None))
+            if self.model.config.type_vocab_size:
+                meta.add("token_type_ids", np.int64, (None, None))
         return meta
 
     def infer_impl(self, feed_dict: dict[str, np.ndarray]) -> collections.OrderedDict:
@@ -54,9 +58,9 @@ class TorchRunner(BaseRunner):
         self._captured.clear()
         start = time.perf_counter()
         with torch.no_grad():
-            logits = self.model(**feeds)
+            result = self.model(**feeds)
         self.inference_time = time.perf_counter() - start
-        out = collections.OrderedDict(logits=logits.float().cpu().numpy())
+        out = collections.OrderedDict({output_name(self.model.config.task): result.float().cpu().numpy()})
         for k, v in self._captured.items():
             out[k] = v.float().cpu().numpy()
         return out

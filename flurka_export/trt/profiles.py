@@ -61,6 +61,8 @@ def default_profiles(model: onnx.ModelProto, max_batch: int = 8, opt_batch: int 
     else:
         seq = ((1, 1), (opt_batch, max(1, n_max // 2)), (max_batch, n_max))
         names = {"input_ids": seq, "attention_mask": seq}
+        if config.type_vocab_size:  # models with token type embeddings take token_type_ids too
+            names["token_type_ids"] = seq
     for name, (mn, opt, mx) in names.items():
         if name in shapes:
             mn, opt, mx = parse_shape_spec(shapes[name])

@@ -27,7 +27,7 @@ def _torch_logits(model, feed):
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "encoder"])  # encoder: tests/export/test_real_model_export.py
 @pytest.mark.parametrize("attention", ATTENTION_KINDS)
 def test_ort_matches_torch(tmp_path, attention, task, dtype):
     config = tiny_config(task=task, attention=attention)

@@ -1,4 +1,5 @@
-"""import-flax against checkpoints written by a small Flax model with sabertooth's parameter layout."""
+"""import-flax against models written in the authors' tree layout (tests/importers/sabertooth_like.py):
+attention, block and logits within 1e-5 relative at N = 128 and 512, every FLuRKA variant and its baseline."""
 
 from __future__ import annotations
 
@@ -11,193 +12,179 @@ from flurka_export.importers.flax import FlaxImportError, UnmappedParametersWarn
 flax = pytest.importorskip("flax", reason="the Flax importer tests build a Flax model: pip install 'flurka-export[flax]'")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from flax import linen as nn  # noqa: E402
 from flax.serialization import to_bytes  # noqa: E402
 
-D, H, K, V, N_POS, FFN, C = 32, 4, 16, 40, 512, 48, 5
-HEAD = D // H
-P = 6
+from tests.importers import sabertooth_like as st  # noqa: E402
+
+D, H, K, V, FFN, C = 32, 4, 16, 40, 48, 3
+BANK = np.random.default_rng(3).standard_normal((3 * H, D // H, D // H)).astype(np.float32)
+VARIANTS = {  # their attention_type -> what their code computes at inference (up_train=True, switch=True)
+    "LinPerfMHA": "flurka-relu", "PerfMHA": "kernel-relu",
+    "LinRNNsMHA": "flurka-elu", "RNNsMHA": "kernel-elu",
+    "LinRFAMHA": "flurka-rfa", "RFAMHA": "kernel-rfa",
+    "LinMHA": "linformer",
+}
 
 
-def _normal(std):
-    return nn.initializers.normal(stddev=std)
+def _cfg(attention_type, up_train=True, act="gelu_new"):
+    return dict(attention_type=attention_type, heads=H, hidden=D, k=K, up_train=up_train, bank=BANK, vocab=V,
+                ffn=FFN, act=act, layers=2, classes=C)
 
 
-class SonicMHA(nn.Module):
-    """Linformer downsampling (one E pair per supported length) + a kernel feature map, as sabertooth's SONIC MHAs."""
-
-    kind: str
-    random_matrices: np.ndarray | None = None
-
-    @nn.compact
-    def __call__(self, x):
-        e = {}
-        for which in ("key", "value"):
-            for n in (128, 512):
-                e[which, n] = self.param(f"{which}_downsample_mat_{n}", _normal(1.0 / K), (K, n))
-        n = x.shape[1]
-        xk = jnp.einsum("ks,bsd->bkd", e["key", n], x)
-        xv = jnp.einsum("ks,bsd->bkd", e["value", n], x)
-        dense = lambda name: nn.DenseGeneral((H, HEAD), bias_init=_normal(0.1), name=name)  # noqa: E731
-        q, k, v = dense("query")(x), dense("key")(xk), dense("value")(xv)
-        if self.kind == "relu":
-            fq, fk = nn.relu(q) + 1e-3, nn.relu(k) + 1e-3
-        elif self.kind == "elu":
-            fq, fk = nn.elu(q) + 1, nn.elu(k) + 1
-        else:
-            sigma = self.param("sigma", lambda r, s: 1.0 + 0.3 * jax.random.normal(r, s), (H, 1, HEAD))
-            w = sigma * jnp.asarray(self.random_matrices[:H])
-
-            def phi(t):
-                t = t / (jnp.linalg.norm(t, axis=-1, keepdims=True) + 1e-3)
-                u = jnp.einsum("bshd,hkd->bshk", t, w)
-                return jnp.concatenate([jnp.sin(u), jnp.cos(u)], axis=-1) * 0.1
-
-            fq, fk = phi(q), phi(k)
-        s = jnp.einsum("bknm,bknh->bnmh", fk, v)
-        z = fk.sum(axis=1)
-        num = jnp.einsum("bqnm,bnmh->bqnh", fq, s)
-        t = jnp.einsum("bqnm,bnm->bqn", fq, z)
-        den = {"relu": t, "elu": t + 1e-6}.get(self.kind)
-        if den is None:
-            den = jnp.clip(jnp.abs(t), 1.0, 1e10)
-        out = num / den[..., None]
-        return nn.DenseGeneral(D, axis=(-2, -1), bias_init=_normal(0.1), name="out")(out)
+def _inputs(n, seed=1):
+    """A batch padded to n (their training pads to max_seq_length), two segments."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, (2, n))
+    mask = np.ones((2, n), np.int64)
+    mask[1, n // 3:] = 0
+    types = np.zeros((2, n), np.int64)
+    types[:, n // 4:] = 1
+    return ids, mask, types * mask
 
 
-class FastSelfAttention(nn.Module):
-    kind: str
-    random_matrices: np.ndarray | None = None
-
-    @nn.compact
-    def __call__(self, x):
-        return SonicMHA(self.kind, self.random_matrices, name="mha")(x)
-
-
-class FeedForward(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = nn.Dense(FFN, bias_init=_normal(0.1), name="intermediate")(x)
-        return nn.Dense(D, bias_init=_normal(0.1), name="output")(jax.nn.gelu(x, approximate=False))
-
-
-def _ln(name):
-    return nn.LayerNorm(epsilon=1e-12, scale_init=_normal(1.0), bias_init=_normal(0.1), name=name)
-
-
-class Block(nn.Module):
-    kind: str
-    random_matrices: np.ndarray | None = None
-
-    @nn.compact
-    def __call__(self, x):
-        x = _ln("self_attention_layer_norm")(x + FastSelfAttention(self.kind, self.random_matrices,
-                                                                   name="self_attention")(x))
-        return _ln("output_layer_norm")(x + FeedForward(name="feed_forward")(x))
-
-
-class Bert(nn.Module):
-    kind: str
-    layers: int = 2
-    random_matrices: np.ndarray | None = None
-
-    @nn.compact
-    def __call__(self, ids):
-        n = ids.shape[1]
-        x = nn.Embed(V, D, name="word_embeddings")(ids)
-        x = x + nn.Embed(N_POS, D, name="position_embeddings").embedding[None, :n]
-        x = x + nn.Embed(2, D, name="type_embeddings")(jnp.zeros_like(ids))
-        x = _ln("embeddings_layer_norm")(x)
-        for i in range(self.layers):
-            x = Block(self.kind, self.random_matrices, name=f"encoder_layer_{i}")(x)
-        return jnp.tanh(nn.Dense(D, name="pooler")(x[:, 0]))
-
-
-class Classifier(nn.Module):
-    kind: str
-    random_matrices: np.ndarray | None = None
-
-    @nn.compact
-    def __call__(self, ids):
-        pooled = Bert(self.kind, random_matrices=self.random_matrices, name="bert")(ids)
-        return _OutputProjection(C, name="classification")(pooled)
-
-
-class _OutputProjection(nn.Module):
-    n_out: int
-
-    @nn.compact
-    def __call__(self, x):
-        kernel = self.param("kernel", _normal(0.2), (self.n_out, x.shape[-1]))  # sabertooth stores (n_out, D)
-        return x @ kernel.T + self.param("bias", _normal(0.1), (self.n_out,))
-
-
-KINDS = {"relu": "flurka-relu", "elu": "flurka-elu", "rfa": "flurka-rfa"}
-
-
-def _write(tmp_path, kind, n=128, wrap=None):
-    rm = np.random.default_rng(3).standard_normal((2 * H, P, HEAD)).astype(np.float32)
-    model = Classifier(kind, rm if kind == "rfa" else None)
-    ids = jax.random.randint(jax.random.PRNGKey(1), (2, n), 0, V)
-    params = model.init(jax.random.PRNGKey(0), ids)["params"]
-    path = tmp_path / f"{kind}.msgpack"
+def _build(tmp_path, model, n, wrap=None):
+    ids, mask, types = _inputs(n)
+    params = st.randomize(model.init(jax.random.PRNGKey(0), ids, mask, types)["params"])
+    path = tmp_path / "model.msgpack"
     path.write_bytes(to_bytes(wrap(params) if wrap else params))
-    np.save(tmp_path / f"{HEAD}_{P}.npy", rm)
-    return model, params, ids, path, tmp_path / f"{HEAD}_{P}.npy"
+    np.save(tmp_path / "8_8.npy", BANK)
+    return params, path
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_attention_and_logits_match_flax(tmp_path, kind):
-    model, params, ids, path, npy = _write(tmp_path, kind)
-    ours, report = import_flax_checkpoint(path, tmp_path / "ckpt", attention=None if kind == "rfa" else KINDS[kind],
-                                          seq_len=128, random_matrices=npy if kind == "rfa" else None)
-    assert report.config.attention == KINDS[kind]
-    assert report.config.max_seq_len == 128 and report.config.low_rank == K and report.unmapped == []
-    # One attention layer on the same hidden states: within 1e-5.
-    x = np.random.default_rng(0).standard_normal((2, 128, D)).astype(np.float32)
-    mha = SonicMHA(kind, np.random.default_rng(3).standard_normal((2 * H, P, HEAD)).astype(np.float32)
-                   if kind == "rfa" else None)
-    ref = np.asarray(mha.apply({"params": params["bert"]["encoder_layer_1"]["self_attention"]["mha"]}, x))
+def _rel(got, want):
+    return float(np.abs(np.asarray(got) - np.asarray(want)).max() / np.abs(np.asarray(want)).max())
+
+
+def _torch(*arrays):
+    return [torch.from_numpy(np.asarray(a)) for a in arrays]
+
+
+@pytest.mark.parametrize("n", [128, 512])
+@pytest.mark.parametrize("attention_type", sorted(VARIANTS))
+def test_attention_block_and_logits_match_their_code(tmp_path, attention_type, n):
+    cfg = _cfg(attention_type)
+    model = st.BertForSequenceClassification(cfg)
+    params, path = _build(tmp_path, model, n)
+    run_config = {"attention_type": attention_type, "up_train": True, "max_seq_length": n, "hidden_act": "gelu_new"}
+    ours, report = import_flax_checkpoint(path, tmp_path / "ckpt", flax_config=run_config,
+                                          random_matrices=tmp_path / "8_8.npy")
+    assert report.config.attention == VARIANTS[attention_type] and report.unmapped == []
+    assert report.config.max_seq_len == n and not report.config.mask_keys_in_attention
+    ids, mask, types = _inputs(n)
+    x = np.random.default_rng(5).standard_normal((2, n, D)).astype(np.float32)
+    block = params["bert"]["encoder_layer_1"]
+    want_attn = st.FastSelfAttention(cfg).apply({"params": block["self_attention"]}, x, mask)
+    want_block = st.TransformerBlock(cfg).apply({"params": block}, x, mask)
+    want = model.apply({"params": params}, ids, mask, types)
+    tx, tmask, tids, ttypes = _torch(x, mask, ids, types)
     with torch.no_grad():
-        got = ours.encoder.layers[1].attention(torch.from_numpy(x)).numpy()
-    assert np.abs(got - ref).max() < 1e-5
-    # The whole classifier (embeddings with folded type embeddings, post-norm blocks, pooler, head).
-    logits_ref = np.asarray(model.apply({"params": params}, ids))
+        layer = ours.encoder.layers[1]
+        errors = (_rel(layer.attention(tx, None), want_attn), _rel(layer(tx, tmask), want_block),
+                  _rel(ours(tids, tmask, ttypes), want))
+    assert max(errors) < 1e-5, f"relative errors attention/block/logits {errors}"
+
+
+def test_linperf_trained_without_up_train_is_kernel_relu(tmp_path):
+    # The GLUE config has up_train=False: LinPerfMHA then never downsamples (their E matrices are unused).
+    model = st.BertForSequenceClassification(_cfg("LinPerfMHA", up_train=False))
+    params, path = _build(tmp_path, model, 128)
+    ours, report = import_flax_checkpoint(path, flax_config={"attention_type": "LinPerfMHA", "up_train": False,
+                                                             "max_seq_length": 128, "model": {"hidden_act": "gelu_new"}})
+    assert report.config.attention == "kernel-relu"
+    assert {why for _, why in report.dropped} == {"not used: this attention kind does not downsample keys and values"}
+    ids, mask, types = _inputs(128)
     with torch.no_grad():
-        logits = ours(torch.from_numpy(np.array(ids)).long(), torch.ones(2, 128, dtype=torch.long)).numpy()
-    assert np.abs(logits - logits_ref).max() < 1e-4
+        got = ours(*_torch(ids, mask, types))
+    assert _rel(got, model.apply({"params": params}, ids, mask, types)) < 1e-5
 
 
-def test_train_state_wrapper_and_512_default(tmp_path):
-    _, _, _, path, _ = _write(tmp_path, "elu", n=512, wrap=lambda p: {"step": 3, "params": p})
-    _, report = import_flax_checkpoint(path, attention="flurka-elu")
-    assert report.config.max_seq_len == 512
-    assert any("N=[128]" in n for n in report.notes)
+def test_pretraining_train_state_imports_without_flags(tmp_path):
+    model = st.BertForPreTraining(_cfg("VanillaMHA"))  # gelu_new, as their pre-training configs
+    params, path = _build(tmp_path, model, 128, wrap=lambda p: {"step": 7, "params": p, "opt_state": {"0": {"mu": p}}})
+    ours, report = import_flax_checkpoint(path)
+    assert any("hidden_act not given: gelu_new" in n for n in report.notes)
+    assert report.config.task == "mlm" and report.config.attention == "softmax"
+    assert report.config.mask_keys_in_attention and report.config.tie_word_embeddings
+    dropped = {name for name, _ in report.dropped}
+    assert dropped == {"bert/pooler/kernel", "bert/pooler/bias", "classification/kernel", "classification/bias"}
+    assert any("opt_state, step" in n for n in report.notes)
+    ids, mask, types = _inputs(128)
+    want, _ = model.apply({"params": params}, ids, mask, types)
+    with torch.no_grad():
+        got = ours(*_torch(ids, mask, types)).numpy()
+    real = mask.astype(bool)
+    assert _rel(got[real], np.asarray(want)[real]) < 1e-5
 
 
-def test_ambiguous_attention_and_unmapped_are_named(tmp_path):
-    _, params, _, _, _ = _write(tmp_path, "relu")
-    with pytest.raises(FlaxImportError, match="--attention"):
-        path = tmp_path / "relu.msgpack"
+def test_choices_that_parameters_cannot_make_are_errors(tmp_path):
+    model = st.BertForSequenceClassification(_cfg("LinRNNsMHA"))
+    params, path = _build(tmp_path, model, 128)
+    with pytest.raises(FlaxImportError, match="LinPerfMHA .* LinRNNsMHA .* pass --flax-config .* or --attention"):
         import_flax_checkpoint(path)
-    extra = flax.core.unfreeze(params) if hasattr(flax.core, "unfreeze") else dict(params)
-    extra["bert"]["encoder_layer_0"]["self_attention"]["mha"]["mystery"] = np.ones(3, np.float32)
-    bad = tmp_path / "extra.msgpack"
-    bad.write_bytes(to_bytes(extra))
-    with pytest.raises(FlaxImportError, match="encoder_layer_0/self_attention/mha/mystery"):
-        import_flax_checkpoint(bad, attention="flurka-relu")
+    with pytest.raises(FlaxImportError, match="E_128 for 128-token inputs and E_512 for 512-token inputs.*--seq-len 128 or --seq-len 512"):
+        import_flax_checkpoint(path, attention="flurka-elu")
+    with pytest.raises(FlaxImportError, match=r"downsample matrices for N in \[128, 512\], none for N=256"):
+        import_flax_checkpoint(path, attention="flurka-elu", seq_len=256)
+    with pytest.raises(FlaxImportError, match="contradicts the run config"):
+        import_flax_checkpoint(path, attention="flurka-relu", flax_config={"attention_type": "LinRNNsMHA", "up_train": True})
+    with pytest.raises(FlaxImportError, match="LinEVAMHA .* is not supported yet"):
+        import_flax_checkpoint(path, flax_config={"attention_type": "LinEVAMHA", "up_train": True})
+    _, report = import_flax_checkpoint(path, attention="flurka-elu", seq_len=512)
+    assert sorted(n for n, _ in report.dropped)[:2] == ["bert/encoder_layer_0/self_attention/mha/key_downsample_mat_128",
+                                                       "bert/encoder_layer_0/self_attention/mha/value_downsample_mat_128"]
+
+
+def test_eva_parameters_refused_by_name_and_unmapped_named(tmp_path):
+    model = st.BertForSequenceClassification(_cfg("LinRFAMHA"))
+    params, _ = _build(tmp_path, model, 128)
+    tree = jax.tree_util.tree_map(np.asarray, params)
+    tree["bert"]["encoder_layer_0"]["self_attention"]["mha"]["mystery"] = np.ones(3, np.float32)
+    (tmp_path / "extra.msgpack").write_bytes(to_bytes(tree))
+    with pytest.raises(FlaxImportError, match="have no place in .*: bert/encoder_layer_0/self_attention/mha/mystery"):
+        import_flax_checkpoint(tmp_path / "extra.msgpack", seq_len=128)
     with pytest.warns(UnmappedParametersWarning, match="mystery"):
-        _, report = import_flax_checkpoint(bad, attention="flurka-relu", allow_unmapped=True)
+        _, report = import_flax_checkpoint(tmp_path / "extra.msgpack", seq_len=128, allow_unmapped=True)
     assert report.unmapped == ["bert/encoder_layer_0/self_attention/mha/mystery"]
+    assert any("drew fresh N(0, 1) features" in n for n in report.notes)
+    tree["bert"]["encoder_layer_0"]["self_attention"]["mha"]["adaptive_mu_q"] = {"layers_0": {"bias": jnp.ones(2)}}
+    (tmp_path / "eva.msgpack").write_bytes(to_bytes(tree))
+    with pytest.raises(FlaxImportError, match="LinEVAMHA .* not supported yet"):
+        import_flax_checkpoint(tmp_path / "eva.msgpack", seq_len=128)
 
 
 def test_cli_import_flax(tmp_path, capsys):
-    from flurka_export.cli import main
+    from flurka_export.cli.main import main
     from flurka_export.models import load_pretrained
 
-    _, _, _, path, npy = _write(tmp_path, "rfa")
-    rc = main(["import-flax", str(path), "-o", str(tmp_path / "ck"), "--seq-len", "128", "--random-matrices", str(npy)])
+    _, path = _build(tmp_path, st.BertForSequenceClassification(_cfg("LinRFAMHA")), 128)
+    (tmp_path / "run.json").write_text('{"max_seq_length": 128, "model": {"attention_type": "LinRFAMHA", '
+                                       '"up_train": true, "hidden_act": "gelu_new", "layer_norm_eps": 1e-12}}')
+    rc = main(["import-flax", str(path), "-o", str(tmp_path / "ck"), "--flax-config", str(tmp_path / "run.json"),
+               "--random-matrices", str(tmp_path / "8_8.npy")])
     assert rc == 0
-    assert "flurka-rfa" in capsys.readouterr().out
-    assert load_pretrained(tmp_path / "ck").config.num_features == P
+    assert "attention=flurka-rfa" in capsys.readouterr().out
+    assert load_pretrained(tmp_path / "ck").config.num_features == 8
+    assert main(["import-flax", str(path), "-o", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seq-len 128 or --seq-len 512" in err[0]
     assert main(["import-flax", str(tmp_path / "nope.msgpack"), "-o", str(tmp_path / "x")]) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_their_logits_through_onnx_runtime_and_verify(tmp_path, capsys):
+    from flurka_export import export_onnx
+    from flurka_export.cli.main import main
+    from flurka_export.runtimes.ort_runner import make_session
+
+    model = st.BertForSequenceClassification(_cfg("LinRNNsMHA"))
+    params, path = _build(tmp_path, model, 128)
+    import_flax_checkpoint(path, tmp_path / "ck", flax_config={"attention_type": "LinRNNsMHA", "up_train": True,
+                                                              "max_seq_length": 128, "hidden_act": "gelu_new"})
+    onnx_path = export_onnx(tmp_path / "ck", tmp_path / "m.onnx")
+    ids, mask, types = _inputs(128)
+    want = model.apply({"params": params}, ids, mask, types)
+    got = make_session(onnx_path, ["CPUExecutionProvider"]).run(
+        None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+    assert _rel(got, want) < 1e-5
+    assert main(["verify", str(tmp_path / "ck"), str(onnx_path), "--runtimes", "torch,ort"]) == 0
+    assert "RESULT: PASS" in capsys.readouterr().out

@@ -33,7 +33,7 @@ def run(model, n=9, b=2, mask=None, seed=0):
 def test_every_kind_builds_and_runs(task, attention):
     model = build_model(tiny_config(task=task, attention=attention))
     out = run(model)
-    expected = {"classify": (2, 2), "mlm": (2, 9, 512), "image": (2, 2)}[task]
+    expected = {"classify": (2, 2), "mlm": (2, 9, 512), "image": (2, 2), "encoder": (2, 9, 64)}[task]
     assert out.shape == expected and torch.isfinite(out).all()
 
 
@@ -129,8 +129,8 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
     [
         (dict(hidden_size=65), "not divisible by num_heads"),
         (dict(low_rank=200), "low_rank=200 exceeds max_seq_len=128"),
-        (dict(attention="performer"), "unknown attention 'performer'"),
-        (dict(task="seq2seq"), "unknown task"),
+        (dict(attention="performer"), "attention='performer' is not allowed; attention must be one of softmax"),
+        (dict(task="seq2seq"), "task='seq2seq' is not allowed"),
     ],
 )
 def test_config_validation(changes, match):

@@ -52,3 +52,11 @@ def test_image_profiles_are_fixed_spatially(tmp_path):
 def test_bad_shape_specs(spec, match):
     with pytest.raises(ValueError, match=match):
         parse_shape_spec(spec)
+
+
+def test_token_type_ids_get_a_profile_too(tmp_path):
+    path = tmp_path / "m.onnx"
+    export_onnx(build_model(tiny_config(attention="flurka-elu", type_vocab_size=2)), path)
+    profiles = {p.name: p for p in default_profiles(onnx.load(path))}
+    assert set(profiles) == {"input_ids", "attention_mask", "token_type_ids"}
+    assert profiles["token_type_ids"].max == (8, 128)
