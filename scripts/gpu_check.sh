@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU checks of the fused FlurkaAttention kernel, for a machine with a CUDA GPU (the H200 of NOTES.md:
+# GPU checks of the fused FlurkaAttention kernel, for a machine with a CUDA GPU (for example an H200 with
 # torch + CUDA, Triton, nvcc/gcc, no internet). Each step prints its own PASS/FAIL and the next step
 # runs even if one fails; the exit status is 1 if any failed.
 #   1. kernel tests (tests/kernels/test_triton_kernel.py) compiled on the GPU, if pytest is installed

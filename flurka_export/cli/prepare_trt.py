@@ -9,8 +9,7 @@ from .common import add_command
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_export import save_model
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx, save_model
     from ..passes.prepare_trt import PLUGIN_NAMESPACE, PLUGIN_VERSION, prepare_for_tensorrt
 
     model, count = prepare_for_tensorrt(load_onnx(args.input), strip_bodies=args.strip_bodies)

@@ -49,7 +49,7 @@ class TensorSpec:
 
 def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec], bool]:
     """Inputs and outputs of an ONNX file (weights not loaded), and whether it has FlurkaAttention nodes."""
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
     from ..ops.schema import OP_DOMAIN, OP_NAME
 
     model = load_onnx(path, load_external_data=False)
@@ -70,7 +70,7 @@ def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]
 
 
 def _onnx_external_files(path: Path) -> list[str]:
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
 
     model = load_onnx(path, load_external_data=False)
     files = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}

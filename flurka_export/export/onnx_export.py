@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,13 @@ import torch
 from torch import nn
 
 from ..models import FlurkaConfig, load_pretrained
+from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN, TWO_GB, save_model
 from ..ops import export_mode
+from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
-from .function_bodies import attach_function_bodies
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
-TWO_GB = 2**31
 
 
 class ExportError(ValueError):
@@ -101,23 +99,6 @@ def _strip_debug_metadata(model: onnx.ModelProto) -> None:
         node.metadata_props.extend(keep)
 
 
-def save_model(model: onnx.ModelProto, path: Path, external_data: bool | None = None) -> None:
-    """Write atomically; models over 2 GB go to external data beside the file (<name>.data)."""
-    if external_data is None:
-        external_data = model.ByteSize() >= TWO_GB or sum(t.ByteSize() for t in model.graph.initializer) >= TWO_GB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        data_name = path.name + ".data"
-        onnx.save_model(model, tmp / path.name, save_as_external_data=external_data, all_tensors_to_one_file=True,
-                        location=data_name, size_threshold=1024)
-        if external_data:
-            os.replace(tmp / data_name, path.parent / data_name)
-        os.replace(tmp / path.name, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def export_onnx(
     model_or_checkpoint_dir: nn.Module | str | os.PathLike,
     path: str | os.PathLike,
@@ -157,8 +138,8 @@ def export_onnx(
     attach_function_bodies(onnx_model, opset)
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
-    meta = {"flurka.config": config_to_json(config), "flurka.dtype": dtype, "flurka.attention_op": attention_op,
-            "flurka.max_seq_len": str(n_max)}
+    meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
+            META_MAX_SEQ_LEN: str(n_max)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..ops.feature_maps import FEATURE_MAPS
+from ..ops.feature_maps import DEFAULTS, FEATURE_MAPS
 
 TASKS = ("classify", "mlm", "image")
 ATTENTION_KINDS: tuple[str, ...] = (
@@ -41,12 +41,13 @@ class FlurkaConfig:
     num_heads: int = 4
     low_rank: int = 32
     max_seq_len: int = 256
-    num_features: int = 32
+    num_features: int = 32  # P, the random features of rfa and favor (phi has M = phi_dim(...) entries)
     vocab_size: int = 1000
     num_labels: int = 2
     intermediate_size: int | None = None  # default 4 * hidden_size
-    stabilizer: float = 1e-3
-    eps: float = 1e-6
+    stabilizer: float = DEFAULTS["stabilizer"]
+    eps: float = DEFAULTS["eps"]
+    nu: int = DEFAULTS["nu"]  # type: ignore[assignment]  # dpfp: roll offsets 1..nu (M = 2 d nu)
     dropout: float = 0.0
     layer_norm_eps: float = 1e-12
     image_size: int = 32
@@ -89,7 +90,7 @@ class FlurkaConfig:
         if self.attention not in ATTENTION_KINDS:
             raise bad(f"unknown attention {self.attention!r}; allowed: {', '.join(ATTENTION_KINDS)}")
         for name in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features",
-                     "vocab_size", "num_labels", "image_size", "patch_size", "num_channels"):
+                     "nu", "vocab_size", "num_labels", "image_size", "patch_size", "num_channels"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(f"{name} must be a positive integer, got {v!r}")
