@@ -28,7 +28,7 @@ from typing import Any
 from ..ops.feature_maps import FEATURE_MAPS, get
 from . import c_sources
 from .c_api import DTYPES
-from .launch import FMAP_CODES, HEAD_DIMS, kernel_config
+from .launch import FMAP_CODES, HEAD_DIMS, NEEDS_KEY_MAX, kernel_config
 
 DTYPE_CODES: dict[str, int] = {name: i for i, name in enumerate(DTYPES)}
 KINDS: tuple[str, ...] = ("favor_key_max", "kv_state", "query_out")  # = FLURKA_KERNEL_* in flurka_kernels.h
@@ -79,7 +79,7 @@ def all_specs(feature_maps: Iterable[str] = FEATURE_MAPS, dtypes: Iterable[str] 
     for fm in feature_maps:
         for dt in dtypes:
             for d in head_dims:
-                if fm == "favor":
+                if fm in NEEDS_KEY_MAX:
                     specs.append(Spec("favor_key_max", fm, dt, d, 0))
                 for dv in value_dims:
                     specs.append(Spec("kv_state", fm, dt, d, dv))

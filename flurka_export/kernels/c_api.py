@@ -8,6 +8,7 @@ plugins/flurka_attention/flurka_attention_launch_api.h must hold (a test compare
 from __future__ import annotations
 
 from ..ops.feature_maps import OPTIONAL_ATTRIBUTES, REGISTRY
+from .launch import NEEDS_KEY_MAX
 
 DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")  # = flurka_dtype_t order
 BEGIN = "/* FLURKA-API-BEGIN (generated from flurka_export/ops/feature_maps: python -m flurka_export.kernels.c_api) */"
@@ -42,9 +43,15 @@ const char* flurka_attention_error_string(int code);
 
 
 def _switch(fn: str, doc: str, cases: dict[str, str]) -> str:
-    body = "".join(f"    case {fmap_constant(name)}: return {expr};\n" for name, expr in cases.items())
-    return (f"/* {doc} */\nstatic int {fn}(const flurka_attention_params_t* p) {{\n"
+    """A switch over the feature map; the registry's int expressions are evaluated in long long (no overflow)."""
+    body = "".join(f"    case {fmap_constant(name)}: return {expr.replace('p->', '(long long)p->')};\n"
+                   for name, expr in cases.items())
+    return (f"/* {doc} */\nstatic long long {fn}(const flurka_attention_params_t* p) {{\n"
             f"  switch (p->feature_map) {{\n{body}    default: return 0;\n  }}\n}}\n")
+
+
+def _any_of(names: list[str]) -> str:
+    return " || ".join(f"p->feature_map == {fmap_constant(n)}" for n in names) or "0"
 
 
 def launcher_functions() -> str:
@@ -54,14 +61,15 @@ def launcher_functions() -> str:
     for a in OPTIONAL_ATTRIBUTES:
         readers = [m.name for m in maps if a in m.attributes]
         if a.minimum is not None and readers and a.c_type:
-            who = " || ".join(f"p->feature_map == {fmap_constant(n)}" for n in readers)
-            checks.append(f"  if (({who}) && p->{a.name} < {a.minimum}) return 0;\n")
-    proj = " || ".join(f"p->feature_map == {fmap_constant(m.name)}" for m in maps if m.needs_feature_proj) or "0"
+            checks.append(f"  if (({_any_of(readers)}) && p->{a.name} < {a.minimum}) return 0;\n")
+    proj = _any_of([m.name for m in maps if m.needs_feature_proj])
+    key_max = _any_of([m.name for m in maps if m.name in NEEDS_KEY_MAX])
     return "\n".join([
         _switch("phi_dim", "M, the rows of S", {m.name: m.c_phi_dim for m in maps}),
         _switch("kernel_p", "the kernels' P argument", {m.name: m.c_kernel_p for m in maps}),
         _switch("kernel_columns", "the feature columns kv_state tiles over", {m.name: m.c_kernel_columns for m in maps}),
         f"static int uses_proj(const flurka_attention_params_t* p) {{ return {proj}; }}\n",
+        f"static int needs_key_max(const flurka_attention_params_t* p) {{ return {key_max}; }}\n",
         "/* 1 when the attributes the feature map reads are in range */\n"
         "static int valid_attributes(const flurka_attention_params_t* p) {\n" + "".join(checks) + "  return 1;\n}\n",
     ])

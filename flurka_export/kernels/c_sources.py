@@ -190,7 +190,6 @@ static int find_image(int kind, const flurka_attention_params_t* p, int cc) {
   return best;
 }
 
-static int needs_key_max(const flurka_attention_params_t* p) { return p->feature_map == FLURKA_FMAP_FAVOR; }
 
 static int current_cc(CUcontext* ctx, int* cc) {
   CUdevice dev;
@@ -310,7 +309,7 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
   H = p->num_heads;
   Nq = p->q_len;
   Nk = p->kv_len;
-  P = kernel_p(p);
+  P = (int)kernel_p(p);
   stabilizer = p->stabilizer;
   eps = p->eps;
   bh = (unsigned)(p->batch * p->num_heads);
@@ -321,10 +320,10 @@ int flurka_attention_launch(const flurka_attention_params_t* p, const void* quer
   }
   {
     const flurka_kernel_image_t* im = &flurka_kernel_images[i_kv];
-    unsigned f_tiles = (unsigned)((kernel_columns(p) + im->block_f - 1) / im->block_f);
+    long long f_tiles = (kernel_columns(p) + im->block_f - 1) / im->block_f;
     if (f_tiles > FLURKA_MAX_GRID_Y) return FLURKA_ERR_TOO_LARGE;
     void* args[] = {&k, &v, &w, &c, &s, &z, &H, &Nk, &P, &stabilizer};
-    if ((rc = launch_image(i_kv, ctx, bh, f_tiles, args, 10, stream)) != FLURKA_OK) return rc;
+    if ((rc = launch_image(i_kv, ctx, bh, (unsigned)f_tiles, args, 10, stream)) != FLURKA_OK) return rc;
   }
   {
     const flurka_kernel_image_t* im = &flurka_kernel_images[i_q];

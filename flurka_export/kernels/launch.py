@@ -32,6 +32,8 @@ HALF_TILES: dict[str, tuple[int, int | None, bool]] = {
     "favor": (64, 64, True),
     "dpfp": (64, 64, False),
 }
+# Feature maps whose kv_state needs the favor_key_max kernel first (c: the key block's max of u).
+NEEDS_KEY_MAX: frozenset[str] = frozenset({"favor"})
 
 
 def kernel_config(feature_map: str, dtype: torch.dtype | str, d: int, dv: int) -> dict[str, int]:
@@ -172,7 +174,7 @@ def flurka_attention_triton(
     z = torch.empty(b * h, m, dtype=torch.float32, device=device)
     c = torch.zeros(b * h, dtype=torch.float32, device=device)
     kern = _kernels(interpret)
-    if feature_map == "favor":  # c = max of u over the (batch, head) key block, before phi(K)
+    if feature_map in NEEDS_KEY_MAX:  # c = max of u over the (batch, head) key block, before phi(K)
         kern["favor_key_max"][(b * h,)](k, proj, c, h, nk, p, BLOCK_K=cfg["BLOCK_K"],
                                         **{n: v for n, v in consts.items() if n != "FMAP"})
     kern["kv_state"][(b * h, f_tiles)](k, v, proj, c, s, z, h, nk, p, float(stabilizer), DV=dv,

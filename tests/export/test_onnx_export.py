@@ -27,11 +27,13 @@ def _torch_logits(model, feed):
                         for k, v in feed.items()}).numpy()
 
 
+# kernel-dpfp differs from flurka-dpfp only in step 1, which every other kernel-* kind covers: left out for CI time
+# (tests/passes fuses and runs a kernel-dpfp export with nu=3).
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
 @pytest.mark.parametrize("task", TASKS)
-@pytest.mark.parametrize("attention", ATTENTION_KINDS)
+@pytest.mark.parametrize("attention", [k for k in ATTENTION_KINDS if k != "kernel-dpfp"])
 def test_ort_matches_torch(tmp_path, attention, task, dtype):
-    config = tiny_config(task=task, attention=attention)
+    config = tiny_config(task=task, attention=attention, nu=2 if attention == "flurka-dpfp" else 1)
     model = build_model(config)
     path = export_onnx(model, tmp_path / "m.onnx", dtype=dtype)
     proto = onnx.load(path)

@@ -20,8 +20,11 @@ def _flurka_nodes(model):
             for n in model.graph.node if n.domain == "com.flurka"]
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-@pytest.mark.parametrize("attention", [*(f"flurka-{m}" for m in FEATURE_MAPS), "kernel-favor", "kernel-dpfp"])
+CASES = [(f"flurka-{m}", dtype) for m in FEATURE_MAPS for dtype in ("fp32", "fp16") if m != "dpfp"]
+CASES += [("kernel-favor", "fp32"), ("kernel-favor", "fp16"), ("flurka-dpfp", "fp16"), ("kernel-dpfp", "fp32")]
+
+
+@pytest.mark.parametrize("attention,dtype", CASES)
 def test_fuse_matches_custom_export(tmp_path, attention, dtype):
     model = build_model(tiny_config(attention=attention, nu=3 if attention == "kernel-dpfp" else 1))
     export_onnx(model, tmp_path / "dec.onnx", attention_op="decomposed", dtype=dtype)
