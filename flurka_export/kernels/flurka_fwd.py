@@ -37,13 +37,11 @@ from .flurka_fwd_maps import (
     FMAP_FAVOR,
     FMAP_RELU,
     FMAP_RFA,
-    kv_dpfp,
-    kv_elementwise,
+    kv_direct,
     kv_favor,
     kv_rfa,
     load_rows,
-    out_dpfp,
-    out_elementwise,
+    out_direct,
     out_favor,
     out_rfa,
     phi_dim,
@@ -91,18 +89,16 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
     z_base = z_ptr + bh.to(tl.int64) * M
     offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)  # this program's feature tile
     if FMAP == FMAP_RELU:
-        kv_elementwise(k_base, v_base, s_base, z_base, H, Nk, stabilizer, FMAP, D, DV, BLOCK_K, F32)
+        kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
     elif FMAP == FMAP_ELU:
-        kv_elementwise(k_base, v_base, s_base, z_base, H, Nk, stabilizer, FMAP, D, DV, BLOCK_K, F32)
+        kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
     elif FMAP == FMAP_RFA:
         kv_rfa(k_base, v_base, w_base, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_FAVOR:
         c = tl.load(c_ptr + bh)
-        kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32,
-                      UPCAST)
+        kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_DPFP:
-        kv_dpfp(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, D, DV, BLOCK_K, BLOCK_F, F32)
-
+        kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
 
 def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
               FMAP: tl.constexpr, D: tl.constexpr, DV: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -119,18 +115,19 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
     s_base = s_ptr + bh.to(tl.int64) * M * DV
     z_base = z_ptr + bh.to(tl.int64) * M
     if FMAP == FMAP_RELU:
-        num, den = out_elementwise(q_base, rows, rmask, s_base, z_base, H, stabilizer, eps, FMAP, D, DV, BLOCK_N, F32)
+        num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
+                              BLOCK_F, F32)
     elif FMAP == FMAP_ELU:
-        num, den = out_elementwise(q_base, rows, rmask, s_base, z_base, H, stabilizer, eps, FMAP, D, DV, BLOCK_N, F32)
+        num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
+                              BLOCK_F, F32)
     elif FMAP == FMAP_RFA:
-        num, den = out_rfa(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32,
-                                UPCAST)
+        num, den = out_rfa(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_FAVOR:
-        num, den = out_favor(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32,
-                                  UPCAST)
+        num, den = out_favor(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_DPFP:
-        num, den = out_dpfp(q_base, rows, rmask, s_base, z_base, H, M, eps, D, DV, BLOCK_N, BLOCK_F, F32)
-    out = num / den[:, None]
+        num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
+                              BLOCK_F, F32)
+    out = num / tl.where(rmask, den, 1.0)[:, None]  # rows past Nq are not stored; keep them finite
     o_ptrs = o_ptr + b.to(tl.int64) * Nq * H * DV + h * DV + rows[:, None] * (H * DV) + tl.arange(0, DV)[None, :]
     tl.store(o_ptrs, out.to(o_ptr.dtype.element_ty), mask=rmask[:, None])
 

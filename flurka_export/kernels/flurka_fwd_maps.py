@@ -75,23 +75,6 @@ def phi_elementwise(x, stabilizer, FMAP: tl.constexpr):
     return ph
 
 
-def kv_elementwise(k_base, v_base, s_base, z_base, H, Nk, stabilizer, FMAP: tl.constexpr, D: tl.constexpr,
-                   DV: tl.constexpr, BLOCK_K: tl.constexpr, F32: tl.constexpr):
-    """relu / elu: M = d, one feature tile of width D."""
-    acc = tl.zeros([D, DV], dtype=tl.float32)
-    zacc = tl.zeros([D], dtype=tl.float32)
-    for k0 in range(0, Nk, BLOCK_K):
-        rows = k0 + tl.arange(0, BLOCK_K)
-        kmask = rows < Nk
-        x = load_rows(k_base, rows, kmask, H * D, D).to(tl.float32)
-        vt = load_rows(v_base, rows, kmask, H * DV, DV).to(tl.float32)
-        ph = tl.where(kmask[:, None], phi_elementwise(x, stabilizer, FMAP), 0.0)  # padded keys must not reach z
-        acc = acc_dot(tl.trans(ph), vt, acc, F32)
-        zacc += tl.sum(ph, axis=0)
-    offs = tl.arange(0, D)
-    store_state(s_base, z_base, offs, offs < D, acc, zacc, DV)
-
-
 def kv_rfa(k_base, v_base, w_base, s_base, z_base, offs_f, H, Nk, P, D: tl.constexpr, DV: tl.constexpr,
            BLOCK_K: tl.constexpr, BLOCK_F: tl.constexpr, F32: tl.constexpr, UPCAST: tl.constexpr):
     """rfa: features [sin u (P), cos u (P)]; this tile's sin rows offs_f and cos rows P + offs_f."""
@@ -158,34 +141,29 @@ def phi_dpfp(row_ptrs, rmask, offs_f, M, D: tl.constexpr):
     return dpfp_r(row_ptrs, i, mask, D) * dpfp_r(row_ptrs, ib, mask, D)
 
 
-def kv_dpfp(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, D: tl.constexpr, DV: tl.constexpr,
-            BLOCK_K: tl.constexpr, BLOCK_F: tl.constexpr, F32: tl.constexpr):
-    """dpfp: one tile of M = 2 d nu features (zero for padded keys and features)."""
+def phi_direct(row_ptrs, rmask, offs_f, M, stabilizer, FMAP: tl.constexpr, D: tl.constexpr):
+    """Columns offs_f of phi for the maps computed from x alone (relu, elu, dpfp); zero for masked rows."""
+    if FMAP == FMAP_DPFP:
+        ph = phi_dpfp(row_ptrs, rmask, offs_f, M, D)
+    else:  # elementwise: M = d, offs_f = 0..d-1
+        x = tl.load(row_ptrs + offs_f[None, :], mask=rmask[:, None], other=0.0).to(tl.float32)
+        ph = tl.where(rmask[:, None], phi_elementwise(x, stabilizer, FMAP), 0.0)  # padded keys must not reach z
+    return ph
+
+
+def kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP: tl.constexpr, D: tl.constexpr,
+              DV: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_F: tl.constexpr, F32: tl.constexpr):
+    """relu, elu (one tile of width d) and dpfp (tiles of M = 2 d nu): S and z of feature tile offs_f."""
     acc = tl.zeros([BLOCK_F, DV], dtype=tl.float32)
     zacc = tl.zeros([BLOCK_F], dtype=tl.float32)
     for k0 in range(0, Nk, BLOCK_K):
         rows = k0 + tl.arange(0, BLOCK_K)
         kmask = rows < Nk
-        ph = phi_dpfp(k_base + rows[:, None] * (H * D), kmask, offs_f, M, D)
+        ph = phi_direct(k_base + rows[:, None] * (H * D), kmask, offs_f, M, stabilizer, FMAP, D)
         vf = load_rows(v_base, rows, kmask, H * DV, DV).to(tl.float32)
         acc = acc_dot(tl.trans(ph), vf, acc, F32)
         zacc += tl.sum(ph, axis=0)
     store_state(s_base, z_base, offs_f, offs_f < M, acc, zacc, DV)
-
-
-def out_elementwise(q_base, rows, rmask, s_base, z_base, H, stabilizer, eps, FMAP: tl.constexpr,
-                    D: tl.constexpr, DV: tl.constexpr, BLOCK_N: tl.constexpr, F32: tl.constexpr):
-    offs_d = tl.arange(0, D)
-    ph = phi_elementwise(load_rows(q_base, rows, rmask, H * D, D).to(tl.float32), stabilizer, FMAP)
-    s = tl.load(s_base + offs_d[:, None] * DV + tl.arange(0, DV)[None, :])
-    z = tl.load(z_base + offs_d)
-    num = acc_dot(ph, s, tl.zeros([BLOCK_N, DV], dtype=tl.float32), F32)  # S stays float32
-    t = tl.sum(ph * z[None, :], axis=1)
-    if FMAP == FMAP_RELU:
-        den = t
-    else:  # elu
-        den = t + eps
-    return num, den
 
 
 def out_rfa(q_base, rows, rmask, w_base, s_base, z_base, H, P, D: tl.constexpr, DV: tl.constexpr,
@@ -247,21 +225,26 @@ def out_favor(q_base, rows, rmask, w_base, s_base, z_base, H, P, D: tl.constexpr
     return num, den
 
 
-def out_dpfp(q_base, rows, rmask, s_base, z_base, H, M, eps, D: tl.constexpr, DV: tl.constexpr,
-             BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, F32: tl.constexpr):
+def out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP: tl.constexpr, D: tl.constexpr,
+               DV: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_F: tl.constexpr, F32: tl.constexpr):
+    """relu, elu, dpfp: num = phi(Q) S and den over feature tiles (one tile of width d for relu and elu)."""
     num = tl.zeros([BLOCK_N, DV], dtype=tl.float32)
     t = tl.zeros([BLOCK_N], dtype=tl.float32)
     row_ptrs = q_base + rows[:, None] * (H * D)
     for f0 in range(0, M, BLOCK_F):
         offs_f = f0 + tl.arange(0, BLOCK_F)
         fmask = offs_f < M
-        ph = phi_dpfp(row_ptrs, rmask, offs_f, M, D)
-        num = acc_dot(ph, load_rows(s_base, offs_f, fmask, DV, DV), num, F32)
+        ph = phi_direct(row_ptrs, rmask, offs_f, M, stabilizer, FMAP, D)
+        num = acc_dot(ph, load_rows(s_base, offs_f, fmask, DV, DV), num, F32)  # S stays float32
         t += tl.sum(ph * tl.load(z_base + offs_f, mask=fmask, other=0.0)[None, :], axis=1)
-    return num, t + eps
+    if FMAP == FMAP_RELU:
+        den = t
+    else:  # elu, dpfp
+        den = t + eps
+    return num, den
 
 
 HELPERS: tuple[str, ...] = (
-    "phi_dim", "load_rows", "proj_dot", "acc_dot", "store_state", "phi_elementwise", "kv_elementwise", "kv_rfa",
-    "kv_favor", "dpfp_r", "phi_dpfp", "kv_dpfp", "out_elementwise", "out_rfa", "out_favor", "out_dpfp",
+    "phi_dim", "load_rows", "proj_dot", "acc_dot", "store_state", "phi_elementwise", "dpfp_r", "phi_dpfp",
+    "phi_direct", "kv_direct", "kv_rfa", "kv_favor", "out_direct", "out_rfa", "out_favor",
 )
