@@ -33,9 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flurka_export.bench.report import LEGEND, MARK  # noqa: E402
 from flurka_export.bench.timing import time_cuda  # noqa: E402
 from flurka_export.kernels import flurka_attention_triton  # noqa: E402
+from flurka_export.ops.feature_maps import (  # noqa: E402
+    DEFAULTS,
+    FEATURE_MAPS,
+    NEEDS_FEATURE_PROJ,
+    OPTIONAL_ATTRIBUTES,
+    REGISTRY,
+)
 from flurka_export.ops.reference import flurka_attention_reference  # noqa: E402
 
-FEATURE_MAPS = ("relu", "elu", "rfa", "favor")
+NU = 2  # dpfp's nu in these checks (M = 4 d: several feature tiles)
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 TOL = {torch.float32: (2e-5, 1e-4), torch.float16: (3e-3, 1e-2), torch.bfloat16: (1.5e-2, 2e-2)}
 PEAK_GBS = 4800.0  # H200 HBM3e
@@ -47,14 +54,14 @@ def inputs(fm: str, b: int, nq: int, nk: int, h: int, d: int, dv: int, p: int, d
     q = torch.randn(b, nq, h * d, device="cuda", generator=g) * scale
     k = torch.randn(b, nk, h * d, device="cuda", generator=g) * scale
     v = torch.randn(b, nk, h * dv, device="cuda", generator=g)
-    proj = torch.randn(h, p, d, device="cuda", generator=g) if fm in ("rfa", "favor") else None
+    proj = torch.randn(h, p, d, device="cuda", generator=g) if fm in NEEDS_FEATURE_PROJ else None
     cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
     return cast(q), cast(k), cast(v), cast(proj)
 
 
 def reference32(q, k, v, proj, h, fm):  # noqa: ANN001, ANN201
     up = lambda t: None if t is None else t.float()  # noqa: E731
-    return flurka_attention_reference(up(q), up(k), up(v), up(proj), num_heads=h, feature_map=fm)
+    return flurka_attention_reference(up(q), up(k), up(v), up(proj), num_heads=h, feature_map=fm, nu=NU)
 
 
 def compare(name: str, got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> bool:
@@ -80,14 +87,14 @@ def step_numerics() -> bool:
         for dname, dtype in DTYPES.items():
             for b, nq, nk, h, d, dv, p in CASES:
                 q, k, v, proj = inputs(fm, b, nq, nk, h, d, dv, p, dtype)
-                got = flurka_attention_triton(q, k, v, proj, num_heads=h, feature_map=fm)
+                got = flurka_attention_triton(q, k, v, proj, num_heads=h, feature_map=fm, nu=NU)
                 ok &= compare(f"{fm} {dname} B={b} Nq={nq} Nk={nk} H={h} d={d} dv={dv} P={p}", got,
                               reference32(q, k, v, proj, h, fm), dtype)
         # fp16, 1024 keys, values up to ~30: float32 accumulation must avoid overflow.
         q, k, v, proj = inputs(fm, 1, 64, 1024, 2, 64, 64, 32, torch.float32, scale=3.0)
         v = v * 30
         got = flurka_attention_triton(q.half(), k.half(), v.half(), None if proj is None else proj.half(),
-                                      num_heads=2, feature_map=fm)
+                                      num_heads=2, feature_map=fm, nu=NU)
         want = reference32(q.half(), k.half(), v.half(), None if proj is None else proj.half(), 2, fm)
         finite = bool(torch.isfinite(got).all())
         close = torch.allclose(got.float(), want, atol=0.1, rtol=2e-2)
@@ -103,9 +110,12 @@ def step_numerics() -> bool:
 
 
 class Params(ctypes.Structure):
+    """flurka_attention_params_t (flurka_export/kernels/c_api.py): the sizes, then the attributes' members."""
+
     _fields_ = [(n, ctypes.c_int) for n in ("batch", "num_heads", "q_len", "kv_len", "head_dim", "value_dim",
                                             "num_proj", "dtype", "feature_map")] + \
-               [("stabilizer", ctypes.c_float), ("eps", ctypes.c_float)]
+               [(a.name, {"float": ctypes.c_float, "int": ctypes.c_int}[a.c_type]) for a in OPTIONAL_ATTRIBUTES
+                if a.c_type]
 
 
 def build_launcher(out: Path) -> ctypes.CDLL:
@@ -152,11 +162,13 @@ def build_launcher(out: Path) -> ctypes.CDLL:
     return lib
 
 
-def c_launch(lib: ctypes.CDLL, fm: str, q, k, v, proj, h, stabilizer=1e-3, eps=1e-6, misalign=False):  # noqa: ANN001, ANN201
+def c_launch(lib: ctypes.CDLL, fm: str, q, k, v, proj, h, misalign=False):  # noqa: ANN001, ANN201
     b, nq, hd = q.shape
     dv = v.shape[-1] // h
+    attrs = {**DEFAULTS, "nu": NU}
     p = Params(b, h, nq, k.shape[1], hd // h, dv, proj.shape[1] if proj is not None else 0,
-               list(DTYPES.values()).index(q.dtype), FEATURE_MAPS.index(fm), stabilizer, eps)
+               list(DTYPES.values()).index(q.dtype), REGISTRY[fm].enum_id,
+               *(attrs[name] for name, _ in Params._fields_[9:]))
     ws_size = lib.flurka_attention_workspace_size(ctypes.byref(p))
     ws = torch.empty(max(ws_size, 1), dtype=torch.uint8, device="cuda")
     out = torch.empty(b, nq, h * dv, dtype=q.dtype, device="cuda")
@@ -219,12 +231,12 @@ def step_timing() -> bool:
         qs = None
         for fm in FEATURE_MAPS:
             q, k, v, proj = inputs(fm, b, n, kk, h, d, d, p, torch.float16)
-            t = time_cuda(functools.partial(flurka_attention_triton, q, k, v, proj, num_heads=h, feature_map=fm),
+            t = time_cuda(functools.partial(flurka_attention_triton, q, k, v, proj, num_heads=h, feature_map=fm, nu=NU),
                           iters=20, warmup=5)
             ms, mark = t.p50, MARK if t.unstable else ""
             try:
                 tr = time_cuda(functools.partial(flurka_attention_reference, q, k, v, proj, num_heads=h,
-                                                 feature_map=fm), iters=5, warmup=2)
+                                                 feature_map=fm, nu=NU), iters=5, warmup=2)
                 ref, mark = tr.p50, MARK if t.unstable or tr.unstable else ""
             except torch.OutOfMemoryError:
                 ref = math.nan

@@ -68,8 +68,7 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
 def _build_engine(onnx_path: Path, plan: Path, settings: BenchSettings) -> Path:
     """The project's TensorRT builder: plugin loaded and enforced (no silent fallback to the function body),
     one profile from the smallest to the largest benchmarked N at the benchmark's batch."""
-    from ..export.onnx_export import save_model
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx, save_model
     from ..passes.prepare_trt import prepare_for_tensorrt
     from ..trt.engine import build_engine
 

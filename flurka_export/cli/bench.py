@@ -11,6 +11,12 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def default_kinds() -> list[str]:
+    from ..ops.feature_maps import FEATURE_MAPS
+
+    return ["softmax", "linformer", *(f"flurka-{m}" for m in FEATURE_MAPS)]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
@@ -22,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         seq_lens = [int(x) for x in _csv(args.seq_lens)]
     except ValueError:
         raise ValueError(f"--seq-lens must be comma-separated integers, not {args.seq_lens!r}") from None
-    settings = BenchSettings(kinds=_csv(args.kinds), seq_lens=seq_lens, runtimes=_csv(args.runtimes),
+    settings = BenchSettings(kinds=_csv(args.kinds) if args.kinds else default_kinds(), seq_lens=seq_lens,
+                             runtimes=_csv(args.runtimes),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
                              warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process)
@@ -46,8 +53,9 @@ def register(sub: object) -> None:
     from ..runtimes import runtime_names
 
     p = add_command(sub, "bench", run, "latency and throughput across attention kinds, sequence lengths and runtimes")
-    p.add_argument("--kinds", default="softmax,linformer,flurka-elu,flurka-relu,flurka-rfa,flurka-favor",
-                   help="comma-separated attention kinds (default: softmax, linformer and the four flurka-*)")
+    p.add_argument("--kinds", default=None,
+                   help="comma-separated attention kinds (default: softmax, linformer and flurka-<map> for every "
+                        "registered feature map)")
     p.add_argument("--seq-lens", default="512,2048,8192", help="comma-separated sequence lengths (default 512,2048,8192)")
     p.add_argument("--runtimes", default=",".join(runtime_names()),
                    help=f"from {', '.join(runtime_names())} (each on CPU and CUDA where present; missing ones are "

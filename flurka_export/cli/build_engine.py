@@ -31,7 +31,7 @@ def options_from_args(args: argparse.Namespace):  # -> EngineOptions (imported l
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
     from ..trt.engine import build_engine
     from ..trt.profiles import profiles_from_specs
     from ..utils import check_output_file

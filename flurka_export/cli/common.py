@@ -30,7 +30,7 @@ def config_flags(p: argparse.ArgumentParser) -> None:
     for name, kind in (("num-layers", int), ("hidden-size", int), ("num-heads", int), ("low-rank", int),
                        ("max-seq-len", int), ("num-features", int), ("vocab-size", int), ("num-labels", int),
                        ("intermediate-size", int), ("image-size", int), ("patch-size", int),
-                       ("num-channels", int), ("seed", int), ("stabilizer", float), ("eps", float)):
+                       ("num-channels", int), ("seed", int), ("stabilizer", float), ("eps", float), ("nu", int)):
         p.add_argument(f"--{name}", type=kind, default=None)
 
 
@@ -41,7 +41,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     fields.update(task=args.task, attention=args.attention)
     for key in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features", "vocab_size",
                 "num_labels", "intermediate_size", "image_size", "patch_size", "num_channels", "seed",
-                "stabilizer", "eps"):
+                "stabilizer", "eps", "nu"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value

@@ -9,8 +9,7 @@ from .common import add_command, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_export import save_model
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx, save_model
     from ..passes.fuse_flurka_attention import fuse_flurka_attention
     from ..utils import check_output_file
 

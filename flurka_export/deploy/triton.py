@@ -51,7 +51,7 @@ class TensorSpec:
 
 def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec], bool]:
     """Inputs and outputs of an ONNX file (weights not loaded), and whether it has FlurkaAttention nodes."""
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
     from ..ops.schema import OP_DOMAIN, OP_NAME
 
     model = load_onnx(path, load_external_data=False)
@@ -72,7 +72,7 @@ def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]
 
 
 def _onnx_external_files(path: Path) -> list[str]:
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
 
     model = load_onnx(path, load_external_data=False)
     files = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
@@ -139,7 +139,7 @@ def _check_same_or_overwrite(path: Path, data: bytes, overwrite: bool) -> None:
 
 def _check_bodies(model: Path) -> None:
     """ONNX Runtime runs FlurkaAttention only through its function body: refuse a file without them."""
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
     from ..ops.schema import OP_DOMAIN, OP_NAME
 
     proto = load_onnx(model, load_external_data=False)
@@ -185,7 +185,7 @@ def config_pbtxt(name: str, *, platform: str | None, backend: str | None, inputs
 
 
 def _export_max_seq_len(path: str | os.PathLike | None) -> int | None:
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
 
     if path is None:
         return None

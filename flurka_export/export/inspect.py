@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import collections
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import onnx
 
+from ..onnx_io import META_CONFIG, exported_config, exported_max_seq_len, load_onnx, metadata
 from ..ops.schema import OP_DOMAIN, OP_NAME
-from .onnx_io import load_onnx
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:
@@ -54,7 +53,7 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
                 "attributes": {a.name: _attr(a) for a in n.attribute},
                 "has_body": (n.domain, n.op_type, n.overload) in bodies,
             })
-    props = {p.key: p.value for p in model.metadata_props}
+    props = metadata(model)
     return {
         "path": str(path),
         "size_bytes": size,
@@ -75,9 +74,9 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
         "flurka_nodes": nodes,
         "functions": [{"domain": f.domain, "name": f.name, "overload": f.overload, "nodes": len(f.node)}
                       for f in model.functions],
-        "metadata": {k: v for k, v in props.items() if k != "flurka.config"},
-        "flurka_config": json.loads(props["flurka.config"]) if "flurka.config" in props else None,
-        "max_seq_len": int(props["flurka.max_seq_len"]) if props.get("flurka.max_seq_len", "").isdigit() else None,
+        "metadata": {k: v for k, v in props.items() if k != META_CONFIG},
+        "flurka_config": exported_config(model),
+        "max_seq_len": exported_max_seq_len(model),
         "max_seq_len_enforced": any(n.name.startswith("sequence length of ") for n in model.graph.node),
     }
 

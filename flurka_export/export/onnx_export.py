@@ -15,16 +15,16 @@ from torch import nn
 
 from .. import __version__
 from ..models import FlurkaConfig, load_pretrained, output_name
+from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN, TWO_GB, save_model
 from ..ops import export_mode
+from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
-from ..utils import apply_umask, atomic_path, check_output_file
-from .function_bodies import attach_function_bodies
+from ..utils import check_output_file
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
 MAX_OPSET = 23  # newest standard opset that the exporter, the bodies and ONNX Runtime CPU all run (tested)
-TWO_GB = 2**31
 
 
 class ExportError(ValueError):
@@ -109,24 +109,6 @@ def _strip_debug_metadata(model: onnx.ModelProto) -> None:
         node.metadata_props.extend(keep)
 
 
-def save_model(model: onnx.ModelProto, path: Path, external_data: bool | None = None, *,
-               overwrite: bool = True) -> None:
-    """Write atomically with the user's umask; models over 2 GB go to external data beside the file
-    (<name>.data). A failure or a signal leaves neither file behind."""
-    if external_data is None:
-        external_data = model.ByteSize() >= TWO_GB or sum(t.ByteSize() for t in model.graph.initializer) >= TWO_GB
-    path = Path(path)
-    data_name = path.name + ".data"
-    if external_data:
-        check_output_file(path.parent / data_name, overwrite=overwrite, what="external data file")
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        onnx.save_model(model, tmp, save_as_external_data=external_data, all_tensors_to_one_file=True,
-                        location=data_name, size_threshold=1024)
-        if external_data:  # written beside tmp (same directory): move it into place before the model file
-            apply_umask(tmp.parent / data_name)
-            os.replace(tmp.parent / data_name, path.parent / data_name)
-
-
 def export_onnx(
     model_or_checkpoint_dir: nn.Module | str | os.PathLike,
     path: str | os.PathLike,
@@ -169,8 +151,8 @@ def export_onnx(
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__
-    meta = {"flurka.config": config_to_json(config), "flurka.dtype": dtype, "flurka.attention_op": attention_op,
-            "flurka.max_seq_len": str(n_max)}
+    meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
+            META_MAX_SEQ_LEN: str(n_max)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model)

@@ -25,11 +25,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..ops.feature_maps import FEATURE_MAPS
+from ..ops.feature_maps import FEATURE_MAPS, get
 from . import c_sources
-from .launch import FMAP_CODES, HEAD_DIMS, kernel_config
+from .c_api import DTYPES
+from .launch import FMAP_CODES, HEAD_DIMS, NEEDS_KEY_MAX, kernel_config
 
-DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16")  # = flurka_dtype_t order
 DTYPE_CODES: dict[str, int] = {name: i for i, name in enumerate(DTYPES)}
 KINDS: tuple[str, ...] = ("favor_key_max", "kv_state", "query_out")  # = FLURKA_KERNEL_* in flurka_kernels.h
 DEFAULT_ARCHS: tuple[int, ...] = (80, 86, 89, 90)
@@ -89,7 +89,7 @@ def all_specs(feature_maps: Iterable[str] = FEATURE_MAPS, dtypes: Iterable[str] 
     for fm in feature_maps:
         for dt in dtypes:
             for d in head_dims:
-                if fm == "favor":
+                if fm in NEEDS_KEY_MAX:
                     specs.append(Spec("favor_key_max", fm, dt, d, 0))
                 for dv in value_dims:
                     specs.append(Spec("kv_state", fm, dt, d, dv))
@@ -114,7 +114,7 @@ def _compile(spec: Spec, arch: int, want_ptx: bool) -> dict[str, Any]:
 
     from . import flurka_fwd
 
-    fn = JITFunction(getattr(flurka_fwd, spec.kind))  # not triton.jit: must compile even under TRITON_INTERPRET
+    fn = flurka_fwd.bind_kernels(JITFunction)[spec.kind]  # not triton.jit: must compile even under TRITON_INTERPRET
     constexprs = spec.constexprs()
     signature: dict[str, str] = {}
     for name, ty in RUNTIME_ARGS[spec.kind]:
@@ -297,8 +297,7 @@ def build_kernels(out_dir: str | os.PathLike[str], archs: Sequence[int] = DEFAUL
             raise ValueError(f"arch {a} is not supported (Triton targets sm_80 and newer); allowed: 80 and up")
     feature_maps = tuple(feature_maps)
     for fm in feature_maps:
-        if fm not in FEATURE_MAPS:
-            raise ValueError(f"unknown feature_map {fm!r}; allowed: {', '.join(FEATURE_MAPS)}")
+        get(fm)  # ValueError naming the allowed maps
     dtypes = tuple(dtypes)
     for dt in dtypes:
         if dt not in DTYPES:

@@ -12,14 +12,28 @@ from typing import Any
 
 import torch
 
-from ..ops.feature_maps import FEATURE_MAPS, NEEDS_FEATURE_PROJ, check_feature_map
-from ..ops.reference import validate_inputs
+from ..ops.feature_maps import DEFAULTS, REGISTRY, get
+from ..ops.reference import flurka_attention_reference, validate_inputs
+from ..ops.schema import TORCH_OP
 
 HEAD_DIMS: tuple[int, ...] = (32, 64, 128)
 KERNEL_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
-FMAP_CODES: dict[str, int] = {name: i for i, name in enumerate(FEATURE_MAPS)}  # = flurka_feature_map_t
+FMAP_CODES: dict[str, int] = {name: m.enum_id for name, m in REGISTRY.items()}  # = flurka_feature_map_t
 INT32_LIMIT = 2**31
 MAX_GRID_Y = 65535  # batch*heads runs on grid axis 1
+
+
+# Per feature map, for half types: (query rows per program, feature tile, whether it holds u = x W^T tiles).
+# None as the feature tile: phi is elementwise, one tile of width d. Tests check every registered map has a row.
+HALF_TILES: dict[str, tuple[int, int | None, bool]] = {
+    "relu": (128, None, False),
+    "elu": (128, None, False),
+    "rfa": (64, 32, True),
+    "favor": (64, 64, True),
+    "dpfp": (64, 64, False),
+}
+# Feature maps whose kv_state needs the favor_key_max kernel first (c: the key block's max of u).
+NEEDS_KEY_MAX: frozenset[str] = frozenset({"favor"})
 
 
 def kernel_config(feature_map: str, dtype: torch.dtype | str, d: int, dv: int) -> dict[str, int]:
@@ -27,28 +41,22 @@ def kernel_config(feature_map: str, dtype: torch.dtype | str, d: int, dv: int) -
     memory by the AOT build; registers and spills were checked with cuobjdump for sm_90).
 
     Half types, head dims <= 64: 4 warps; query tiles of 128 rows amortise the S load when phi is
-    elementwise, 64 rows for rfa/favor which also hold u tiles. Head dims of 128: 8 warps, else
-    the accumulators spill. float32 (3xTF32 dots, register hungry): 32-row/key/feature tiles keep
-    shared memory under sm_86's 99 KB.
+    elementwise, 64 rows for the tiled maps. Head dims of 128: 8 warps, else the accumulators spill, and
+    one stage for maps holding u tiles. float32 (3xTF32 dots, register hungry): 32-row/key/feature tiles
+    keep shared memory under sm_86's 99 KB.
     """
-    is_fp32 = dtype in (torch.float32, "fp32")
+    if feature_map not in HALF_TILES:
+        raise ValueError(f"the fused kernel has no tile sizes for feature_map {feature_map!r}; "
+                         f"allowed: {', '.join(HALF_TILES)}")
+    block_n, block_f, holds_u = HALF_TILES[feature_map]
     big = max(d, dv) > 64
-    if is_fp32:
-        return {"BLOCK_N": 32, "BLOCK_K": 32, "BLOCK_F": d if feature_map in ("relu", "elu") else 32,
-                "num_warps": 4, "num_stages": 2}
-    if feature_map in ("relu", "elu"):
-        block_n, block_f = (64 if big else 128), d
-    elif feature_map == "rfa":
-        block_n, block_f = 64, 32
-    else:
-        block_n, block_f = 64, 64
+    if dtype in (torch.float32, "fp32"):
+        return {"BLOCK_N": 32, "BLOCK_K": 32, "BLOCK_F": d if block_f is None else 32, "num_warps": 4,
+                "num_stages": 2}
+    if block_f is None:
+        block_n, block_f = (64 if big else block_n), d
     return {"BLOCK_N": block_n, "BLOCK_K": 32 if big else 64, "BLOCK_F": block_f, "num_warps": 8 if big else 4,
-            "num_stages": 1 if (big and feature_map in ("rfa", "favor")) else 2}
-
-
-def num_features(feature_map: str, d: int, num_proj: int) -> int:
-    """M, the rows of S: d (relu, elu), 2P (rfa), P (favor)."""
-    return d if feature_map in ("relu", "elu") else (2 * num_proj if feature_map == "rfa" else num_proj)
+            "num_stages": 1 if (big and holds_u) else 2}
 
 
 def check_head_dims(d: int, dv: int) -> None:
@@ -90,10 +98,27 @@ def _kernels(interpret: bool) -> dict[str, Any]:
     if interpret:
         from triton.runtime.interpreter import InterpretedFunction
 
-        return {name: InterpretedFunction(fn) for name, fn in flurka_fwd.KERNELS.items()}
+        return flurka_fwd.bind_kernels(InterpretedFunction)
     from triton.runtime.jit import JITFunction
 
-    return {name: JITFunction(fn) for name, fn in flurka_fwd.KERNELS.items()}
+    return flurka_fwd.bind_kernels(JITFunction)
+
+
+def _check_launch(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, feature_proj: torch.Tensor | None,
+                  num_heads: int) -> None:
+    """The fused kernel's own limits, beyond the op's (validate_inputs): one sentence each."""
+    if query.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"the fused kernel takes float32, float16 or bfloat16, got {query.dtype}")
+    b, nq, hd = query.shape
+    nk, h = key.shape[1], num_heads
+    check_head_dims(hd // h, value.shape[-1] // h)
+    if b * h > MAX_GRID_Y:
+        raise ValueError(f"batch*num_heads={b * h} exceeds {MAX_GRID_Y} (grid limit of the fused kernel)")
+    if max(nq, nk) * max(hd, value.shape[-1]) >= INT32_LIMIT:
+        raise ValueError(f"sequence length x H*d too large for the fused kernel's int32 offsets (Nq={nq}, Nk={nk})")
+    devices = {t.device for t in (query, key, value) + ((feature_proj,) if feature_proj is not None else ())}
+    if len(devices) != 1:
+        raise ValueError(f"all inputs must be on one device, got {sorted(map(str, devices))}")
 
 
 def flurka_attention_triton(
@@ -104,69 +129,69 @@ def flurka_attention_triton(
     *,
     num_heads: int,
     feature_map: str,
-    stabilizer: float = 1e-3,
-    eps: float = 1e-6,
+    stabilizer: float = DEFAULTS["stabilizer"],
+    eps: float = DEFAULTS["eps"],
+    nu: int = DEFAULTS["nu"],  # type: ignore[assignment]
 ) -> torch.Tensor:
-    """FlurkaAttention forward with the fused Triton kernels (SPEC section 3).
+    """FlurkaAttention forward with the fused Triton kernels (docs/op-spec.md section 2).
 
     query [B, Nq, H*d], key [B, Nk, H*d], value [B, Nk, H*dv], feature_proj [H, P, d] (rfa, favor);
     returns [B, Nq, H*dv] in query's dtype. S, z and den are float32. CUDA tensors run compiled;
     CPU tensors run in Triton's interpreter (slow; for tests).
     """
-    check_feature_map(feature_map)
-    validate_inputs(query, key, value, feature_proj, num_heads, feature_map)
-    if query.dtype not in KERNEL_DTYPES:
-        raise TypeError(f"the fused kernel takes float32, float16 or bfloat16, got {query.dtype}")
-    b, nq, hd = query.shape
-    nk = key.shape[1]
-    h = num_heads
-    d, dv = hd // h, value.shape[-1] // h
-    check_head_dims(d, dv)
-    if b * h > MAX_GRID_Y:
-        raise ValueError(f"batch*num_heads={b * h} exceeds {MAX_GRID_Y} (grid limit of the fused kernel)")
-    if max(nq, nk) * max(hd, h * dv) >= INT32_LIMIT:
-        raise ValueError(f"sequence length x H*d too large for the fused kernel's int32 offsets (Nq={nq}, Nk={nk})")
-    devices = {t.device for t in (query, key, value) + ((feature_proj,) if feature_proj is not None else ())}
-    if len(devices) != 1:
-        raise ValueError(f"all inputs must be on one device, got {sorted(map(str, devices))}")
+    fmap = get(feature_map)
+    validate_inputs(query, key, value, feature_proj, num_heads, feature_map, stabilizer=stabilizer, eps=eps, nu=nu)
+    _check_launch(query, key, value, feature_proj, num_heads)
+    attrs = fmap.attribute_values({"stabilizer": stabilizer, "eps": eps, "nu": nu})
+    b, nq, _ = query.shape
+    nk, h = key.shape[1], num_heads
+    d, dv = query.shape[-1] // h, value.shape[-1] // h
     device = query.device
     # CPU tensors always run in the interpreter; TRITON_INTERPRET=1 also interprets CUDA tensors (Triton copies them).
     interpret = device.type == "cpu" or os.environ.get("TRITON_INTERPRET", "") == "1"
-
     out = torch.empty(b, nq, h * dv, dtype=query.dtype, device=device)
     if b == 0 or nq == 0:
         return out
     q, k, v = query.contiguous(), key.contiguous(), value.contiguous()
-    if feature_map in NEEDS_FEATURE_PROJ:
-        assert feature_proj is not None
-        proj = feature_proj.to(query.dtype).contiguous()
-        p = proj.shape[1]
-        if p < 1:
+    proj = q  # maps without feature_proj never read it; any valid pointer
+    num_proj = 0
+    if fmap.needs_feature_proj:
+        proj = feature_proj.to(query.dtype).contiguous()  # type: ignore[union-attr]
+        num_proj = proj.shape[1]
+        if num_proj < 1:
             raise ValueError("feature_proj must have at least one feature (P >= 1)")
-    else:
-        proj = q  # unused by relu/elu; any valid pointer
-        p = 1
-    m = num_features(feature_map, d, p)
+    p = fmap.kernel_p(d, num_proj, attrs)
+    m = fmap.phi_dim(d, num_proj, attrs)
     cfg = kernel_config(feature_map, query.dtype, d, dv)
-    fmap = FMAP_CODES[feature_map]
-    f32 = query.dtype == torch.float32  # float32 inputs: 3xTF32 dots (float32 accuracy); half inputs: native dots
-    upcast = interpret and query.dtype == torch.bfloat16  # the interpreter's bf16 tl.dot is broken
+    f_tiles = -(-fmap.kernel_columns(d, num_proj, attrs) // cfg["BLOCK_F"])
+    if f_tiles > MAX_GRID_Y:
+        raise ValueError(f"feature_map {feature_map!r} has M={m} features, more than the fused kernel's "
+                         f"{MAX_GRID_Y * cfg['BLOCK_F']}; use a smaller nu or num_features")
+    consts = {"FMAP": fmap.enum_id, "D": d, "F32": query.dtype == torch.float32,  # float32: 3xTF32 dots
+              "UPCAST": interpret and query.dtype == torch.bfloat16,  # the interpreter's bf16 tl.dot is broken
+              "BLOCK_F": cfg["BLOCK_F"], "num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]}
     s = torch.empty(b * h, m, dv, dtype=torch.float32, device=device)
     z = torch.empty(b * h, m, dtype=torch.float32, device=device)
     c = torch.zeros(b * h, dtype=torch.float32, device=device)
     kern = _kernels(interpret)
-    launch = {"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]}
-    if feature_map == "favor":
-        kern["favor_key_max"][(b * h,)](
-            k, proj, c, h, nk, p, D=d, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch
-        )
-    f_tiles = 1 if feature_map in ("relu", "elu") else -(-p // cfg["BLOCK_F"])
-    kern["kv_state"][(b * h, f_tiles)](
-        k, v, proj, c, s, z, h, nk, p, float(stabilizer),
-        FMAP=fmap, D=d, DV=dv, BLOCK_K=cfg["BLOCK_K"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch,
-    )
-    kern["query_out"][(-(-nq // cfg["BLOCK_N"]), b * h)](
-        q, proj, s, z, out, h, nq, p, float(stabilizer), float(eps),
-        FMAP=fmap, D=d, DV=dv, BLOCK_N=cfg["BLOCK_N"], BLOCK_F=cfg["BLOCK_F"], F32=f32, UPCAST=upcast, **launch,
-    )
+    if feature_map in NEEDS_KEY_MAX:  # c = max of u over the (batch, head) key block, before phi(K)
+        kern["favor_key_max"][(b * h,)](k, proj, c, h, nk, p, BLOCK_K=cfg["BLOCK_K"],
+                                        **{n: v for n, v in consts.items() if n != "FMAP"})
+    kern["kv_state"][(b * h, f_tiles)](k, v, proj, c, s, z, h, nk, p, float(stabilizer), DV=dv,
+                                       BLOCK_K=cfg["BLOCK_K"], **consts)
+    kern["query_out"][(-(-nq // cfg["BLOCK_N"]), b * h)](q, proj, s, z, out, h, nq, p, float(stabilizer), float(eps),
+                                                        DV=dv, BLOCK_N=cfg["BLOCK_N"], **consts)
     return out
+
+
+def _attention_cuda(query, key, value, feature_proj, num_heads, feature_map, stabilizer, eps, nu):  # noqa: ANN001
+    """torch.ops.flurka.attention on CUDA: the fused kernel where it applies, else the reference."""
+    attrs = {"num_heads": num_heads, "feature_map": feature_map, "stabilizer": stabilizer, "eps": eps, "nu": nu}
+    if kernel_supports(query, key, value, num_heads):
+        return flurka_attention_triton(query, key, value, feature_proj, **attrs)
+    return flurka_attention_reference(query, key, value, feature_proj, **attrs)
+
+
+def register_cuda_kernel() -> None:
+    """Make the fused kernel the CUDA implementation of torch.ops.flurka.attention (idempotent)."""
+    torch.library.register_kernel(TORCH_OP, "cuda", _attention_cuda)

@@ -1,4 +1,5 @@
-"""Self-attention for every kind of SPEC section 1, in the authors' order: downsample X, then project."""
+"""Self-attention for every attention kind (docs/op-spec.md section 6), in the authors' order: downsample X,
+then project."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class FlurkaSelfAttention(nn.Module):
         self.feature_map = config.feature_map
         self.stabilizer = config.stabilizer
         self.eps = config.eps
+        self.nu = config.nu
         self.dropout = config.dropout
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
@@ -67,7 +69,7 @@ class FlurkaSelfAttention(nn.Module):
         if self.feature_map is not None:
             ctx = flurka_attention(
                 q, k, v, self.feature_proj,
-                num_heads=self.num_heads, feature_map=self.feature_map, stabilizer=self.stabilizer, eps=self.eps,
+                num_heads=self.num_heads, feature_map=self.feature_map, stabilizer=self.stabilizer, eps=self.eps, nu=self.nu,
             )
         else:
             ctx = self._softmax(q, k, v, mask if self.kind == "softmax" else None)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..ops.feature_maps import FEATURE_MAPS
+from ..ops.feature_maps import DEFAULTS, FEATURE_MAPS
 from .config_rules import ACTIVATION_ALIASES, ConfigError, check_field, field_rules
 
 # encoder: the bare text encoder (Hugging Face BertModel); its output is the last hidden state.
@@ -48,12 +48,13 @@ class FlurkaConfig:
     num_heads: int = 4
     low_rank: int = 32
     max_seq_len: int = 256
-    num_features: int = 32
+    num_features: int = 32  # P, the random features of rfa and favor (phi has M = phi_dim(...) entries)
     vocab_size: int = 1000
     num_labels: int = 2
     intermediate_size: int | None = None  # default 4 * hidden_size
-    stabilizer: float = 1e-3
-    eps: float = 1e-6
+    stabilizer: float = DEFAULTS["stabilizer"]
+    eps: float = DEFAULTS["eps"]
+    nu: int = DEFAULTS["nu"]  # type: ignore[assignment]  # dpfp: roll offsets 1..nu (M = 2 d nu)
     dropout: float = 0.0
     layer_norm_eps: float = 1e-12
     image_size: int = 32

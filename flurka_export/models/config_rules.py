@@ -76,7 +76,7 @@ def field_rules(tasks: tuple[str, ...], attention_kinds: tuple[str, ...]) -> dic
         "attention": choice(attention_kinds),
         **{n: positive_int() for n in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len",
                                        "num_features", "vocab_size", "num_labels", "image_size", "patch_size",
-                                       "num_channels")},
+                                       "num_channels", "nu")},
         "intermediate_size": positive_int(optional=True),
         "stabilizer": number("a finite number >= 0", lambda v: v >= 0),
         "eps": number("a finite number >= 0", lambda v: v >= 0),

@@ -1,7 +1,7 @@
 """Up-training: turn a model of one attention kind into another, keeping every weight that still fits.
 
 Q/K/V/O, embeddings, layer norms, feed-forward blocks and heads are shared by all attention kinds
-(SPEC section 1 only adds E_K/E_V for low-rank kinds and feature_proj for rfa/favor), so a
+(docs/op-spec.md section 1: only step 1 adds E_K/E_V for low-rank kinds and feature_proj for rfa/favor), so a
 softmax-trained model can be converted to a FLuRKA kind and fine-tuned back to its accuracy
 instead of training from scratch, as the FLuRKA paper's up-training does.
 """

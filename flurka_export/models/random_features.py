@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..ops.feature_maps import get
+
 
 def gaussian_features(num_heads: int, num_features: int, head_dim: int, generator: torch.Generator) -> torch.Tensor:
     """RFA: W_h ~ N(0, I), shape [H, P, d] (sigma = tau = 1; scale it to change the kernel width)."""
@@ -24,10 +26,13 @@ def orthogonal_features(num_heads: int, num_features: int, head_dim: int, genera
     return torch.stack(heads)
 
 
+# FeatureMap.random_features -> how to draw them (tests check every feature map with feature_proj has one).
+DRAWS = {"gaussian": gaussian_features, "orthogonal": orthogonal_features}
+
+
 def draw_feature_proj(feature_map: str, num_heads: int, num_features: int, head_dim: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    if feature_map == "rfa":
-        return gaussian_features(num_heads, num_features, head_dim, g)
-    if feature_map == "favor":
-        return orthogonal_features(num_heads, num_features, head_dim, g)
-    raise ValueError(f"feature_map {feature_map!r} has no random features")
+    """feature_proj [H, P, d] of `feature_map`, P = num_features, drawn from `seed`."""
+    kind = get(feature_map).random_features
+    if kind is None:
+        raise ValueError(f"feature_map {feature_map!r} has no random features")
+    return DRAWS[kind](num_heads, num_features, head_dim, torch.Generator().manual_seed(seed))

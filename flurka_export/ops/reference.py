@@ -1,11 +1,13 @@
-"""Plain PyTorch reference of FlurkaAttention (SPEC section 1, step 3): the semantics everything
-else (ONNX body, Triton kernel, TensorRT plugin) is compared against."""
+"""Plain PyTorch reference of FlurkaAttention (docs/op-spec.md section 1, step 3): the semantics
+everything else (ONNX body, Triton kernel, TensorRT plugin) is compared against."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from .feature_maps import NEEDS_FEATURE_PROJ, check_feature_map, denominator, phi
+from .feature_maps import DEFAULTS, denominator, get, phi
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -22,9 +24,11 @@ def validate_inputs(
     feature_proj: torch.Tensor | None,
     num_heads: int,
     feature_map: str,
+    **attributes: Any,
 ) -> None:
-    """Raise ValueError naming the offending shape or value."""
-    check_feature_map(feature_map)
+    """Raise ValueError naming the offending shape or value (attributes: those of `feature_map`)."""
+    fmap = get(feature_map)
+    fmap.attribute_values(attributes)
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() != 3:
             raise ValueError(f"{name} must have rank 3 [B, N, H*d], got shape {tuple(t.shape)}")
@@ -47,7 +51,7 @@ def validate_inputs(
         raise ValueError(f"query and key batch differ: {query.shape[0]} vs {key.shape[0]}")
     if key.shape[1] < 1:
         raise ValueError("key length Nk must be at least 1")
-    if feature_map in NEEDS_FEATURE_PROJ:
+    if fmap.needs_feature_proj:
         if feature_proj is None:
             raise ValueError(f"feature_map {feature_map!r} needs feature_proj of shape [H, P, d]; none given")
         d = query.shape[-1] // num_heads
@@ -65,8 +69,9 @@ def flurka_attention_reference(
     *,
     num_heads: int,
     feature_map: str,
-    stabilizer: float = 1e-3,
-    eps: float = 1e-6,
+    stabilizer: float = DEFAULTS["stabilizer"],
+    eps: float = DEFAULTS["eps"],
+    nu: int = DEFAULTS["nu"],  # type: ignore[assignment]
 ) -> torch.Tensor:
     """out_ih = phi(Q_ih) S_h / den(phi(Q_ih) . z_h), S and z accumulated in float32 (float64 stays)."""
     acc = torch.float64 if query.dtype == torch.float64 else torch.float32
@@ -75,11 +80,12 @@ def flurka_attention_reference(
     k = _split_heads(key.to(acc), num_heads)
     v = _split_heads(value.to(acc), num_heads)
     proj = feature_proj.to(acc) if feature_proj is not None else None
-    phq = phi(q, feature_map, proj, is_query=True, stabilizer=stabilizer)
-    phk = phi(k, feature_map, proj, is_query=False, stabilizer=stabilizer)
+    attrs = {"stabilizer": stabilizer, "eps": eps, "nu": nu}
+    phq = phi(q, feature_map, proj, is_query=True, **attrs)
+    phk = phi(k, feature_map, proj, is_query=False, **attrs)
     s = phk.transpose(-1, -2) @ v  # [B, H, M, dv]
     z = phk.sum(dim=-2, keepdim=True)  # [B, H, 1, M]
     num = phq @ s  # [B, H, Nq, dv]
-    den = denominator(phq @ z.transpose(-1, -2), feature_map, eps)  # [B, H, Nq, 1], no [Nq, M] temporary
+    den = denominator(phq @ z.transpose(-1, -2), feature_map, **attrs)  # [B, H, Nq, 1], no [Nq, M] temporary
     out = (num / den).transpose(1, 2).reshape(b, nq, -1)
     return out.to(query.dtype)

@@ -77,8 +77,8 @@ def _sha256(path: str | os.PathLike) -> str:
 def _reference_outputs(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, feeds: list[Feed] | None,
                        shapes: str | None, seed: int, per_layer: bool) -> tuple[Any, str, list[Feed], list[Feed]]:
     """(config, dtype, feeds, PyTorch outputs per feed)."""
-    from ..export.onnx_io import load_onnx
     from ..models import load_pretrained
+    from ..onnx_io import load_onnx
     from ..runtimes.torch_runner import TorchRunner
     from .inputs import default_shapes, make_inputs, parse_shapes
     from .verify import _check_matches, onnx_dtype
@@ -163,7 +163,7 @@ def _runner(model: Path, plugin: str | os.PathLike | None, per_layer: bool) -> t
             raise ValueError(str(e)) from None
     if model.suffix != ".onnx":
         raise ValueError(f"{model}: expected a TensorRT plan ({', '.join(PLAN_SUFFIXES)}) or an .onnx file")
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
     from ..runtimes.ort_runner import make_ort_runner
 
     onnx_model = load_onnx(model)

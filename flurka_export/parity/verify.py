@@ -10,15 +10,14 @@ installed runtime runs and the ones that cannot are listed, not counted.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 from typing import Any
 
 import onnx
 
-from ..export.onnx_io import load_onnx
 from ..models import FlurkaConfig, load_pretrained
+from ..onnx_io import META_DTYPE, exported_config, exported_max_seq_len, load_onnx, metadata
 from ..runtimes import REFERENCE, RunRequest, RuntimeUnavailable, get_runtime, runtime_names
 from .compare import DEFAULT_TOLERANCES, check_tolerances, compare_arrays
 from .inputs import default_shapes, make_inputs, parse_shapes
@@ -45,9 +44,9 @@ class VerifyOptions:
 
 
 def onnx_dtype(model: onnx.ModelProto) -> str:
-    props = {p.key: p.value for p in model.metadata_props}
-    if props.get("flurka.dtype") in DEFAULT_TOLERANCES:
-        return props["flurka.dtype"]
+    props = metadata(model)
+    if props.get(META_DTYPE) in DEFAULT_TOLERANCES:
+        return props[META_DTYPE]
     names = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
     for t in model.graph.initializer:
         if t.data_type in names:
@@ -56,10 +55,9 @@ def onnx_dtype(model: onnx.ModelProto) -> str:
 
 
 def _check_matches(config: FlurkaConfig, model: onnx.ModelProto, onnx_path: str) -> None:
-    props = {p.key: p.value for p in model.metadata_props}
-    if "flurka.config" not in props:
+    exported = exported_config(model)
+    if exported is None:
         return
-    exported = json.loads(props["flurka.config"])
     diff = [k for k, v in config.to_dict().items() if k in exported and exported[k] != v]
     if diff:
         details = ", ".join(f"{k}: checkpoint {getattr(config, k)!r} vs ONNX {exported[k]!r}" for k in diff)
@@ -145,8 +143,7 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
     atol = opts.atol if opts.atol is not None else DEFAULT_TOLERANCES[dtype][0]
     rtol = opts.rtol if opts.rtol is not None else DEFAULT_TOLERANCES[dtype][1]
     check_tolerances(atol, rtol)
-    props = {p.key: p.value for p in onnx_model.metadata_props}
-    export_max = int(props["flurka.max_seq_len"]) if "flurka.max_seq_len" in props else None
+    export_max = exported_max_seq_len(onnx_model)
     shapes = parse_shapes(opts.shapes, config, export_max) if opts.shapes else default_shapes(config, export_max)
     float_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
 

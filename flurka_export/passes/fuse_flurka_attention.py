@@ -1,14 +1,17 @@
 """Fusion: decomposed FlurkaAttention subgraphs (as `export --attention-op decomposed` emits them, and as
 any exporter tracing the reference op emits them) -> one com.flurka::FlurkaAttention node.
 
-One onnxscript rewrite rule per feature map, each with and without the float32 casts that
-fp16/bf16 models carry around the core. `check` reads the constants (stabilizer, eps, the random
-feature matrix, the head count) and refuses a match whose constants differ from SPEC section 1.
+One onnxscript rewrite rule per registered feature map, each with and without the float32 casts that
+fp16/bf16 models carry around the core. The shared steps (head split, S, z, merge) are written here;
+phi, den and the constant checks come from the feature map's FusePattern (ops/feature_maps), which
+refuses a match whose constants differ from the op's (docs/op-spec.md section 5).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any
 
 import numpy as np
 import onnx
@@ -16,8 +19,9 @@ import onnx_ir as ir
 from onnxscript import rewriter
 from onnxscript.rewriter import pattern
 
-from ..ops.feature_maps import FAVOR_EPS, FEATURE_MAPS, RFA_DEN_MAX, RFA_DEN_MIN, RFA_NORM_EPS, RFA_SCALE
-from ..ops.schema import OP_DOMAIN, OP_NAME
+from ..ops.feature_maps import REGISTRY, FeatureMap
+from ..ops.onnx_bodies import attach_function_bodies
+from ..ops.schema import OP_DOMAIN, OP_NAME, OP_VERSION
 
 
 def _const(value: ir.Value | None) -> np.ndarray | None:
@@ -57,113 +61,90 @@ def _head_shape(shape: ir.Value) -> tuple[int, int] | None:
     return None
 
 
-class FlurkaAttentionFusion(pattern.RewriteRuleClassBase):
-    def __init__(self, feature_map: str, cast_io: bool) -> None:
-        super().__init__(f"FuseFlurkaAttention[{feature_map}{', casts' if cast_io else ''}]")
-        self.feature_map = feature_map
-        self.cast_io = cast_io
-        self._attrs: dict = {}
-        self._proj: np.ndarray | None = None
+class ConstantReader:
+    """What a FusePattern.check reads from the matched values (constants, axes, the feature matrix)."""
 
-    # -- pattern -----------------------------------------------------------------------------------
+    const = staticmethod(_const)
+    scalar = staticmethod(_scalar)
+    axes = staticmethod(_axes)
+    close = staticmethod(_close)
+
+    @staticmethod
+    def feature_proj(w_t: ir.Value, num_heads: int, head_dim: int) -> np.ndarray | None:
+        """feature_proj [H, P, d] from the constant W^T [H, d, P] of the pattern, or None."""
+        arr = _const(w_t)
+        if arr is None or arr.ndim != 3 or arr.shape[0] != num_heads or arr.shape[1] != head_dim:
+            return None
+        return np.ascontiguousarray(np.transpose(arr, (0, 2, 1)))
+
+
+_COMMON_VARS = ("query", "key", "value", "shape_q", "shape_k", "shape_v", "out_shape", "z_axes", "out_type")
+
+
+class FlurkaAttentionFusion:
+    """The rewrite rule of one feature map: pattern, check and replacement."""
+
+    def __init__(self, fmap: FeatureMap, cast_io: bool) -> None:
+        self.fmap = fmap
+        self.cast_io = cast_io
+        self.name = f"FuseFlurkaAttention[{fmap.name}{', casts' if cast_io else ''}]"
+        self._attrs: dict[str, Any] = {}
+        self._proj: np.ndarray | None = None
+        names = ("op", *_COMMON_VARS, *(v for v in fmap.fuse.variables if v not in _COMMON_VARS))
+        # onnxscript makes one pattern variable per parameter of the pattern function.
+        self._pattern_sig = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                               for n in names])
+
     def _heads(self, op, x, shape):  # noqa: ANN001, ANN202
         if self.cast_io:
             x = op.Cast(x, to=onnx.TensorProto.FLOAT)
         return op.Transpose(op.Reshape(x, shape), perm=[0, 2, 1, 3])
 
-    def _phi(self, op, x, c, w_t, is_query):  # noqa: ANN001, ANN202
-        fm = self.feature_map
-        if fm == "relu":
-            return op.Add(op.Relu(x), c["stab_q" if is_query else "stab_k"])
-        if fm == "elu":
-            return op.Add(op.Elu(x), c["one_q" if is_query else "one_k"])
-        if fm == "rfa":
-            norm = op.ReduceL2(x, c["l2_axes"], keepdims=1)
-            u = op.MatMul(op.Div(x, op.Add(norm, c["l2_eps"])), w_t)
-            return op.Mul(op.Concat(op.Sin(u), op.Cos(u), axis=-1), c["rfa_scale"])
-        # favor
-        s = "q" if is_query else "k"
-        xs = op.Mul(x, c[f"xs_scale_{s}"])
-        sq = op.Mul(op.ReduceSum(op.Mul(xs, xs), c[f"sq_axes_{s}"], keepdims=1), c[f"half_{s}"])
-        u = op.MatMul(xs, w_t)
-        cmax = op.ReduceMax(u, c[f"max_axes_{s}"], keepdims=1)
-        return op.Div(op.Add(op.Exp(op.Sub(op.Sub(u, sq), cmax)), c[f"floor_{s}"]), c[f"sqrt_p_{s}"])
-
-    def pattern(self, op, query, key, value, shape_q, shape_k, shape_v, out_shape, z_axes,  # noqa: ANN001, ANN201
-                den_a, den_b, w_t, stab_q, stab_k, one_q, one_k, l2_axes, l2_eps, rfa_scale,
-                xs_scale_q, xs_scale_k, sq_axes_q, sq_axes_k, half_q, half_k, max_axes_q, max_axes_k,
-                floor_q, floor_k, sqrt_p_q, sqrt_p_k, out_type):
-        c = dict(locals())
-        phq = self._phi(op, self._heads(op, query, shape_q), c, w_t, True)
-        phk = self._phi(op, self._heads(op, key, shape_k), c, w_t, False)
-        s = op.MatMul(op.Transpose(phk, perm=[0, 1, 3, 2]), self._heads(op, value, shape_v))
-        z = op.ReduceSum(phk, z_axes, keepdims=1)
+    def pattern(self, op, **v):  # noqa: ANN001, ANN201
+        fuse = self.fmap.fuse
+        w_t = v.get("w_t")
+        phq = fuse.phi(op, self._heads(op, v["query"], v["shape_q"]), v, w_t, True)
+        phk = fuse.phi(op, self._heads(op, v["key"], v["shape_k"]), v, w_t, False)
+        s = op.MatMul(op.Transpose(phk, perm=[0, 1, 3, 2]), self._heads(op, v["value"], v["shape_v"]))
+        z = op.ReduceSum(phk, v["z_axes"], keepdims=1)
         num = op.MatMul(phq, s)
-        t = op.MatMul(phq, op.Transpose(z, perm=[0, 1, 3, 2]))
-        if self.feature_map == "elu":
-            t = op.Add(t, den_a)
-        elif self.feature_map == "rfa":
-            t = op.Clip(op.Abs(t), den_a, den_b)
-        out = op.Reshape(op.Transpose(op.Div(num, t), perm=[0, 2, 1, 3]), out_shape)
-        return op.Cast(out, to=out_type) if self.cast_io else out
+        t = fuse.den(op, op.MatMul(phq, op.Transpose(z, perm=[0, 1, 3, 2])), v)
+        out = op.Reshape(op.Transpose(op.Div(num, t), perm=[0, 2, 1, 3]), v["out_shape"])
+        return op.Cast(out, to=v["out_type"]) if self.cast_io else out
 
-    # -- check -------------------------------------------------------------------------------------
-    def check(self, context, query, shape_q, shape_k, shape_v, z_axes, **b) -> pattern.MatchResult:  # noqa: ANN001
+    def check(self, context, **v) -> pattern.MatchResult:  # noqa: ANN001
         result = pattern.MatchResult()
-        heads = {_head_shape(s) for s in (shape_q, shape_k)}
+        heads = {_head_shape(v[s]) for s in ("shape_q", "shape_k")}
         if len(heads) != 1 or None in heads:
             return result.fail("cannot read the head count from the head-splitting Reshape")
         (num_heads, head_dim), = heads
-        if _axes(z_axes) not in ((-2,), (2,)):
+        if _axes(v["z_axes"]) not in ((-2,), (2,)):
             return result.fail("z is not a sum over the key axis")
-        fm = self.feature_map
-        attrs: dict = {"num_heads": num_heads, "feature_map": fm}
-        self._proj = None
-        if fm == "relu":
-            stab = _scalar(b["stab_q"])
-            if stab is None or not _close(_scalar(b["stab_k"]), stab):
-                return result.fail("relu stabilizer is not one scalar constant")
-            attrs["stabilizer"] = stab
-        elif fm == "elu":
-            eps = _scalar(b["den_a"])
-            if not (_close(_scalar(b["one_q"]), 1.0) and _close(_scalar(b["one_k"]), 1.0)) or eps is None:
-                return result.fail("not elu(x) + 1 with a constant eps")
-            attrs["eps"] = eps
-        elif fm == "rfa":
-            ok = (_close(_scalar(b["l2_eps"]), RFA_NORM_EPS) and _close(_scalar(b["rfa_scale"]), RFA_SCALE)
-                  and _close(_scalar(b["den_a"]), RFA_DEN_MIN) and _close(_scalar(b["den_b"]), RFA_DEN_MAX)
-                  and _axes(b["l2_axes"]) in ((-1,), (3,)))
-            if not ok:
-                return result.fail("rfa constants differ from SPEC section 1")
-        else:
-            for s, max_axes in (("q", ((-1,), (3,))), ("k", ((-2, -1), (2, 3)))):
-                ok = (_close(_scalar(b[f"xs_scale_{s}"]), head_dim ** -0.25) and _close(_scalar(b[f"half_{s}"]), 0.5)
-                      and _close(_scalar(b[f"floor_{s}"]), FAVOR_EPS) and _axes(b[f"max_axes_{s}"]) in max_axes
-                      and _axes(b[f"sq_axes_{s}"]) in ((-1,), (3,)))
-                if not ok:
-                    return result.fail(f"favor constants ({s}) differ from SPEC section 1")
-        if fm in ("rfa", "favor"):
-            w_t = _const(b["w_t"])
-            if w_t is None or w_t.ndim != 3 or w_t.shape[0] != num_heads or w_t.shape[1] != head_dim:
-                return result.fail("random feature matrix is not a constant [H, d, P]")
-            if fm == "favor" and not _close(_scalar(b["sqrt_p_q"]), math.sqrt(w_t.shape[2])):
-                return result.fail("favor normaliser is not sqrt(P)")
-            self._proj = np.ascontiguousarray(np.transpose(w_t, (0, 2, 1)))
-        self._attrs = attrs
+        found = self.fmap.fuse.check(v, ConstantReader, num_heads, head_dim)
+        if isinstance(found, str):
+            return result.fail(found)
+        attrs, self._proj = found
+        self._attrs = {"num_heads": num_heads, "feature_map": self.fmap.name, **attrs}
         return result
 
-    # -- rewrite -----------------------------------------------------------------------------------
     def rewrite(self, op, query, key, value, **_):  # noqa: ANN001, ANN201
         inputs = [query, key, value]
         if self._proj is not None:
             dtype = query.dtype.numpy() if query.dtype is not None else np.float32
             tensor = ir.tensor(self._proj.astype(dtype), name=f"{query.name}.feature_proj")
             inputs.append(op.initializer(tensor))
-        return op.FlurkaAttention(*inputs, _domain=OP_DOMAIN, _version=1, **self._attrs)
+        return op.FlurkaAttention(*inputs, _domain=OP_DOMAIN, _version=OP_VERSION, **self._attrs)
+
+    def rule(self) -> pattern.RewriteRule:
+        def target(op, *args):  # noqa: ANN001, ANN202
+            return self.pattern(op, **dict(zip(list(self._pattern_sig.parameters)[1:], args, strict=True)))
+
+        target.__signature__ = self._pattern_sig  # type: ignore[attr-defined]
+        return pattern.RewriteRule(target, self.rewrite, self.check, name=self.name)
 
 
 def fusion_rules(cast_io: bool) -> pattern.RewriteRuleSet:
-    return pattern.RewriteRuleSet([FlurkaAttentionFusion.rule(fm, cast_io) for fm in FEATURE_MAPS])
+    return pattern.RewriteRuleSet([FlurkaAttentionFusion(fmap, cast_io).rule() for fmap in REGISTRY.values()])
 
 
 def fuse_flurka_attention(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
@@ -171,8 +152,6 @@ def fuse_flurka_attention(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]
 
     Returns the new model and the number of nodes fused.
     """
-    from ..export.function_bodies import attach_function_bodies
-
     opset = next((i.version for i in model.opset_import if i.domain in ("", "ai.onnx")), 20)
     before = sum(1 for n in model.graph.node if n.domain == OP_DOMAIN and n.op_type == OP_NAME)
     # Rules with the float32 casts first: otherwise the cast-free rule would match inside them and

@@ -38,7 +38,7 @@ def model_facts(path: str | os.PathLike) -> ModelFacts:
     """Read the flurka.* metadata. Padding never changes the logits of the softmax, linformer and flurka-*
     kinds (padded keys are masked before attention and the low-rank projection); kernel-* kinds attend over
     every key position, and checkpoints that ignore the mask change with padding, so those are not padded."""
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
     if "flurka.config" not in props:
@@ -94,7 +94,7 @@ def _check(model: Path, name: str, max_batch: int, instances: int, threads: int,
 
 
 def _external_files(model: Path) -> list[str]:
-    from ..export.onnx_io import load_onnx
+    from ..onnx_io import load_onnx
 
     proto = load_onnx(model, load_external_data=False)
     files = sorted({e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"})

@@ -14,7 +14,7 @@ from typing import Any
 
 import onnx
 
-from ..export.onnx_io import load_onnx
+from ..onnx_io import load_onnx
 from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.prepare_trt import prepare_for_tensorrt
 from ..utils import atomic_path

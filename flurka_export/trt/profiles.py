@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import onnx
 
 from ..models import FlurkaConfig
+from ..onnx_io import META_CONFIG, exported_config, exported_max_seq_len
 
 Dims = tuple[int, ...]
 
@@ -22,13 +22,13 @@ class InputProfile:
 
 
 def config_from_onnx(model: onnx.ModelProto) -> FlurkaConfig | None:
-    props = {p.key: p.value for p in model.metadata_props}
-    return FlurkaConfig.from_dict(json.loads(props["flurka.config"])) if "flurka.config" in props else None
+    exported = exported_config(model)
+    return FlurkaConfig.from_dict(exported) if exported is not None else None
 
 
 def _max_seq(model: onnx.ModelProto, config: FlurkaConfig) -> int:
-    props = {p.key: p.value for p in model.metadata_props}
-    return int(props.get("flurka.max_seq_len", config.max_seq_len))
+    exported = exported_max_seq_len(model)
+    return exported if exported is not None else config.max_seq_len
 
 
 def parse_shape_spec(spec: str) -> tuple[Dims, Dims, Dims]:
@@ -50,7 +50,7 @@ def default_profiles(model: onnx.ModelProto, max_batch: int = 8, opt_batch: int 
     (opt N_max/2); image: batch only. `shapes` overrides an input ('input_ids': '1x1,4x128,8x512')."""
     config = config_from_onnx(model)
     if config is None:
-        raise ValueError("the ONNX model carries no flurka.config metadata; export it with flurka-export, "
+        raise ValueError(f"the ONNX model carries no {META_CONFIG} metadata; export it with flurka-export, "
                          "or give --shapes for every dynamic input")
     shapes = shapes or {}
     n_max = _max_seq(model, config)

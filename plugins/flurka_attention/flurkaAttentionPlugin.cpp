@@ -1,7 +1,7 @@
 /*
  * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1.
  *
- * Computes the kernel-attention step of docs/op-spec.md (kernel attention over the - possibly low-rank shortened - keys) by calling the
+ * Computes docs/op-spec.md section 1 step 3 (kernel attention over the - possibly low-rank shortened - keys) by calling the
  * ahead-of-time compiled kernels through the launcher C API (flurka_attention_launch.h). Shapes:
  *   input 0 query [B, Nq, H*d], 1 key [B, Nk, H*d], 2 value [B, Nk, H*dv], 3 feature_proj [H, P, d] (rfa, favor)
  *   output 0 [B, Nq, H*dv]; all of one type T in {float32, float16, bfloat16}, linear format.
@@ -192,6 +192,23 @@ bool readString(PluginField const& f, std::string& value, std::string& error)
     return true;
 }
 
+//! An int field that must be >= 1 (num_heads, nu).
+bool readPositiveInt(PluginField const& f, int32_t& value, std::string& error)
+{
+    int64_t v = 0;
+    if (!readInt(f, v, error))
+    {
+        return false;
+    }
+    if (v < 1 || v > INT32_MAX)
+    {
+        error = std::string("field ") + f.name + "=" + std::to_string(v) + " is invalid: it must be a positive integer";
+        return false;
+    }
+    value = static_cast<int32_t>(v);
+    return true;
+}
+
 //! Known extents of DimsExprs (-1 where the extent is only known at run time).
 Dims knownDims(DimsExprs const& exprs) noexcept
 {
@@ -253,20 +270,13 @@ bool parseFields(PluginFieldCollection const* fc, FlurkaAttentionAttrs& attrs, s
                 continue;
             }
             std::string const name(f.name);
-            if (name == "num_heads")
+            if (name == "num_heads" || name == "nu")
             {
-                int64_t v = 0;
-                if (!readInt(f, v, error))
+                if (!readPositiveInt(f, name == "nu" ? attrs.nu : attrs.numHeads, error))
                 {
                     return false;
                 }
-                if (v < 1 || v > INT32_MAX)
-                {
-                    error = "field num_heads=" + std::to_string(v) + " is invalid: it must be a positive integer";
-                    return false;
-                }
-                attrs.numHeads = static_cast<int32_t>(v);
-                haveHeads = true;
+                haveHeads = haveHeads || name == "num_heads";
             }
             else if (name == "feature_map")
             {
@@ -334,13 +344,13 @@ FlurkaAttentionPlugin::FlurkaAttentionPlugin(std::string layerName, FlurkaAttent
     , mAttrs(std::move(attrs))
 {
     char buf[160];
-    std::snprintf(buf, sizeof(buf), "%s/%s/%s/H=%d/stabilizer=%a/eps=%a", kPLUGIN_NAME, kPLUGIN_VERSION,
+    std::snprintf(buf, sizeof(buf), "%s/%s/%s/H=%d/stabilizer=%a/eps=%a/nu=%d", kPLUGIN_NAME, kPLUGIN_VERSION,
         mAttrs.featureMap.c_str(), mAttrs.numHeads, static_cast<double>(mAttrs.stabilizer),
-        static_cast<double>(mAttrs.eps));
+        static_cast<double>(mAttrs.eps), mAttrs.nu);
     mTimingCacheId = buf;
     mMetadata = "num_heads=" + std::to_string(mAttrs.numHeads) + " feature_map=" + mAttrs.featureMap
         + " stabilizer=" + floatToString(static_cast<double>(mAttrs.stabilizer))
-        + " eps=" + floatToString(static_cast<double>(mAttrs.eps));
+        + " eps=" + floatToString(static_cast<double>(mAttrs.eps)) + " nu=" + std::to_string(mAttrs.nu);
 }
 
 int32_t FlurkaAttentionPlugin::fail(std::string const& message) const noexcept
@@ -531,6 +541,7 @@ bool FlurkaAttentionPlugin::makeParams(Dims const* dims, int32_t nbInputs, DataT
         params.feature_map = mAttrs.featureMapId;
         params.stabilizer = mAttrs.stabilizer;
         params.eps = mAttrs.eps;
+        params.nu = mAttrs.nu;
         return true;
     }
     catch (...)
@@ -859,6 +870,7 @@ PluginFieldCollection const* FlurkaAttentionPlugin::getFieldsToSerialize() noexc
             static_cast<int32_t>(mAttrs.featureMap.size() + 1));
         mSerialFields.emplace_back(kFIELDS[2].name, &mAttrs.stabilizer, kFIELDS[2].type, 1);
         mSerialFields.emplace_back(kFIELDS[3].name, &mAttrs.eps, kFIELDS[3].type, 1);
+        mSerialFields.emplace_back(kFIELDS[4].name, &mAttrs.nu, kFIELDS[4].type, 1);
         mSerialFc.nbFields = static_cast<int32_t>(mSerialFields.size());
         mSerialFc.fields = mSerialFields.data();
         return &mSerialFc;

@@ -1,5 +1,5 @@
 /*
- * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1 (docs/op-spec.md).
+ * FlurkaAttention TensorRT plugin (IPluginV3): com.flurka::FlurkaAttention version 1, docs/op-spec.md.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -33,9 +33,11 @@ constexpr char const* kPLUGIN_NAME = "FlurkaAttention";
 constexpr char const* kPLUGIN_VERSION = "1";
 constexpr char const* kPLUGIN_NAMESPACE = "com.flurka";
 
-// Defaults of the optional attributes (schema.ATTRIBUTES).
+// Defaults of the optional attributes (flurka_export/ops/feature_maps/base.py; tests/trt/test_plugin_fields.py
+// checks each kDEFAULT_<NAME> against it).
 constexpr float kDEFAULT_STABILIZER = 1e-3F;
 constexpr float kDEFAULT_EPS = 1e-6F;
+constexpr int32_t kDEFAULT_NU = 1;
 
 // The op's attributes as plugin fields, in schema order. tests/trt/test_plugin_fields.py parses this table and
 // compares it with flurka_export/ops/schema.py (names, and types: int -> kINT32, float -> kFLOAT32, string -> kCHAR).
@@ -50,13 +52,14 @@ constexpr FieldSpec kFIELDS[] = {
     {"feature_map", nvinfer1::PluginFieldType::kCHAR},
     {"stabilizer", nvinfer1::PluginFieldType::kFLOAT32},
     {"eps", nvinfer1::PluginFieldType::kFLOAT32},
+    {"nu", nvinfer1::PluginFieldType::kINT32},
 };
 // FLURKA-FIELDS-END
 constexpr int32_t kNB_FIELDS = static_cast<int32_t>(sizeof(kFIELDS) / sizeof(kFIELDS[0]));
 
-// Feature maps, indexed by flurka_feature_map_t (same order as flurka_export/ops/feature_maps.py FEATURE_MAPS).
+// Feature maps, indexed by flurka_feature_map_t (the registry's enum ids, flurka_export/ops/feature_maps).
 // FLURKA-FEATURE-MAPS-BEGIN
-constexpr char const* kFEATURE_MAPS[] = {"relu", "elu", "rfa", "favor"};
+constexpr char const* kFEATURE_MAPS[] = {"relu", "elu", "rfa", "favor", "dpfp"};
 // FLURKA-FEATURE-MAPS-END
 constexpr int32_t kNB_FEATURE_MAPS = static_cast<int32_t>(sizeof(kFEATURE_MAPS) / sizeof(kFEATURE_MAPS[0]));
 
@@ -68,6 +71,7 @@ struct FlurkaAttentionAttrs
     flurka_feature_map_t featureMapId{FLURKA_FMAP_RELU};
     float stabilizer{kDEFAULT_STABILIZER};
     float eps{kDEFAULT_EPS};
+    int32_t nu{kDEFAULT_NU}; // dpfp
 
     //! rfa and favor read input 3, feature_proj [H, P, d].
     bool needsFeatureProj() const noexcept

@@ -13,10 +13,11 @@ from flurka_export.kernels.aot import all_specs, find_cuda_include
 
 pytest.importorskip("triton")
 
-# The C API the TensorRT plugin codes against (must stay exactly this).
+# The C API the TensorRT plugin codes against: enum values may only be added, never renumbered.
 API = [
     "typedef enum { FLURKA_DTYPE_FP32 = 0, FLURKA_DTYPE_FP16 = 1, FLURKA_DTYPE_BF16 = 2 } flurka_dtype_t;",
-    "typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3 } flurka_feature_map_t;",
+    "typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3, "
+    "FLURKA_FMAP_DPFP = 4 } flurka_feature_map_t;",
     "size_t flurka_attention_workspace_size(const flurka_attention_params_t* p);",
     "int flurka_attention_supported(const flurka_attention_params_t* p);",
     "const char* flurka_attention_error_string(int code);",
@@ -26,7 +27,7 @@ API = [
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("aot")
-    rc = main(["build-kernels", "--arch", "90", "-o", str(out), "--feature-maps", "relu,favor", "--dtypes", "fp16",
+    rc = main(["build-kernels", "--arch", "90", "-o", str(out), "--feature-maps", "relu,favor,dpfp", "--dtypes", "fp16",
                "--head-dims", "64", "--value-dims", "64,32", "-j", "1", "-q"])
     assert rc == 0
     return out
@@ -49,8 +50,8 @@ def test_launch_metadata_refuses_what_the_launcher_cannot_do():
 
 def test_full_specialisation_count():
     specs = all_specs()
-    # 4 feature maps x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + favor's key max per dtype and d.
-    assert len(specs) == 4 * 3 * 3 * 3 * 2 + 3 * 3
+    # 5 feature maps x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + favor's key max per dtype and d.
+    assert len(specs) == 5 * 3 * 3 * 3 * 2 + 3 * 3
     assert len(set(specs)) == len(specs)
 
 
@@ -64,7 +65,7 @@ def test_table_covers_the_requested_specialisations(built):
     want = set()
     for fmt in ("cubin", "ptx"):
         want.add(("favor_key_max", "favor", "fp16", 64, 0, fmt))
-        for fm in ("relu", "favor"):
+        for fm in ("relu", "favor", "dpfp"):
             for dv in (64, 32):
                 want |= {("kv_state", fm, "fp16", 64, dv, fmt), ("query_out", fm, "fp16", 64, dv, fmt)}
     assert have == want
@@ -72,7 +73,7 @@ def test_table_covers_the_requested_specialisations(built):
         assert im["num_warps"] == 4 and im["shared"] <= 232448 and im["bytes"] > 1000
         assert im["num_params"] == {"favor_key_max": 6, "kv_state": 10, "query_out": 10}[im["kind"]] + 2
     table = (built / "flurka_kernels.c").read_text()
-    assert table.count('"query_out"') == 8 and f"flurka_kernel_image_count = {len(have)};" in table
+    assert table.count('"query_out"') == 12 and f"flurka_kernel_image_count = {len(have)};" in table
     assert manifest["files"] == ["flurka_attention_launch.c", "flurka_kernels.c", "flurka_kernels_ptx_sm80.c",
                                  "flurka_kernels_sm90.c"]
     words = re.findall(r"0x([0-9a-f]{16})ull", (built / "flurka_kernels_ptx_sm80.c").read_text())
@@ -89,7 +90,7 @@ def test_header_has_the_plugin_api(built):
            "const void* value, const void* feature_proj, void* output, void* workspace, size_t workspace_size, " \
            "CUstream stream);" in header
     assert "int batch, num_heads, q_len, kv_len, head_dim, value_dim, num_proj; flurka_dtype_t dtype; " \
-           "flurka_feature_map_t feature_map; float stabilizer, eps;" in header
+           "flurka_feature_map_t feature_map; float stabilizer; float eps; int nu; }" in header
     # Only cuda.h (plus the C library) is needed.
     for f in [p.name for p in built.glob("*.[ch]")]:
         includes = set(re.findall(r'#include [<"]([^>"]+)[>"]', (built / f).read_text()))

@@ -20,13 +20,14 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 TOL = {torch.float32: (2e-5, 1e-4), torch.float16: (3e-3, 1e-2), torch.bfloat16: (1.5e-2, 2e-2)}
 
 
-def run_both(feature_map, dtype=torch.float32, h=2, **shape):
+def run_both(feature_map, dtype=torch.float32, h=2, nu=1, **shape):
     q, k, v, proj = op_inputs(feature_map, h=h, dtype=dtype, **{k: v for k, v in shape.items() if k != "vscale"})
     v = v * shape.get("vscale", 1)
     dev = lambda t: None if t is None else t.to(DEVICE)  # noqa: E731
-    got = flurka_attention_triton(dev(q), dev(k), dev(v), dev(proj), num_heads=h, feature_map=feature_map).cpu()
+    attrs = {"num_heads": h, "feature_map": feature_map, "nu": nu}
+    got = flurka_attention_triton(dev(q), dev(k), dev(v), dev(proj), **attrs).cpu()
     up = lambda t: None if t is None else t.float()  # noqa: E731
-    want = flurka_attention_reference(up(q), up(k), up(v), up(proj), num_heads=h, feature_map=feature_map)
+    want = flurka_attention_reference(up(q), up(k), up(v), up(proj), **attrs)
     return got, want
 
 
@@ -42,6 +43,14 @@ def check(got, want, dtype):
 def test_matches_reference(feature_map, dtype):
     # Odd lengths crossing tiles: 70 keys (> one 64-key tile), P=70 (3 rfa / 2 favor feature tiles), dv != d.
     got, want = run_both(feature_map, dtype, b=2, nq=37, nk=70, d=32, dv=64, p=70)
+    check(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("nu", [2, 3])
+def test_dpfp_several_rolls(nu, dtype):
+    # M = 2 d nu = 192 / 288 features: several feature tiles, the last one partial for nu=3 in half types.
+    got, want = run_both("dpfp", dtype, nu=nu, b=1, nq=9, nk=70, d=32, dv=32)
     check(got, want, dtype)
 
 
@@ -118,8 +127,7 @@ def test_op_dispatches_to_kernel_on_cuda(feature_map, monkeypatch):
 
     calls = []
     real = launch.flurka_attention_triton
-    monkeypatch.setattr("flurka_export.kernels.flurka_attention_triton",
-                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    monkeypatch.setattr(launch, "flurka_attention_triton", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     q, k, v, proj = op_inputs(feature_map, d=64, p=32, dtype=torch.float16)
     cuda = lambda t: None if t is None else t.cuda()  # noqa: E731
     out = flurka_attention(cuda(q), cuda(k), cuda(v), cuda(proj), num_heads=2, feature_map=feature_map)
@@ -127,3 +135,15 @@ def test_op_dispatches_to_kernel_on_cuda(feature_map, monkeypatch):
     want = flurka_attention_reference(q.float(), k.float(), v.float(), None if proj is None else proj.float(),
                                       num_heads=2, feature_map=feature_map)
     check(out.cpu(), want, torch.float16)
+
+
+def test_dpfp_too_many_features_is_refused():
+    q, k, v, _ = op_inputs("dpfp", b=1, nq=2, nk=2, d=32)
+    with pytest.raises(ValueError, match="more than the fused kernel's"):
+        flurka_attention_triton(q, k, v, num_heads=2, feature_map="dpfp", nu=70000)
+
+
+def test_importing_kernels_registers_the_cuda_implementation():
+    import flurka_export.kernels  # noqa: F401
+
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("flurka::attention", "CUDA")

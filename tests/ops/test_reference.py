@@ -10,7 +10,7 @@ from flurka_export.ops import FEATURE_MAPS, flurka_attention
 from tests.helpers import op_inputs
 
 
-def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=1e-6):
+def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=1e-6, nu=1):
     """Written independently of the op: per head, build the Nq x Nk kernel matrix and normalise its rows."""
     q, k, v = q.double(), k.double(), v.double()
     b, nq, hd = q.shape
@@ -31,6 +31,11 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                     u = (x / (x.norm(dim=-1, keepdim=True) + 1e-3)) @ w.T
                     return 0.1 * torch.cat([u.sin(), u.cos()], -1)
                 fq, fk = f(qh), f(kh)
+            elif feature_map == "dpfp":
+                def f(x):
+                    r = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], -1)
+                    return torch.cat([r * torch.roll(r, j, dims=-1) for j in range(1, nu + 1)], -1)
+                fq, fk = f(qh), f(kh)
             else:
                 w = proj[h].double()
                 def f(x, per_row):
@@ -41,7 +46,7 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                 fq, fk = f(qh, True), f(kh, False)
             a = fq @ fk.T  # Nq x Nk
             t = a.sum(-1, keepdim=True)
-            if feature_map == "elu":
+            if feature_map in ("elu", "dpfp"):
                 den = t + eps
             elif feature_map == "rfa":
                 den = t.abs().clamp(1, 1e10)
@@ -126,7 +131,38 @@ def test_clear_errors(kwargs, match):
         flurka_attention(q, k, v, proj, num_heads=kwargs.get("num_heads", 2), feature_map=fm)
 
 
+@pytest.mark.parametrize("nu", [1, 3])
+@pytest.mark.parametrize("d", [1, 4])
+def test_dpfp_nu_matches_dense_reference(nu, d):
+    q, k, v, _ = op_inputs("dpfp", b=2, nq=4, nk=6, d=d, dv=3)
+    got = flurka_attention(q, k, v, num_heads=2, feature_map="dpfp", nu=nu, eps=1e-4)
+    want = dense_reference(q, k, v, None, 2, "dpfp", eps=1e-4, nu=nu)
+    torch.testing.assert_close(got.double(), want, atol=2e-5, rtol=1e-4)
+
+
+def test_dpfp_nu_changes_the_result():
+    q, k, v, _ = op_inputs("dpfp")
+    a = flurka_attention(q, k, v, num_heads=2, feature_map="dpfp", nu=1)
+    b = flurka_attention(q, k, v, num_heads=2, feature_map="dpfp", nu=2)
+    assert (a - b).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("nu", [0, -1, 1.5, True])
+def test_dpfp_bad_nu(nu):
+    q, k, v, _ = op_inputs("dpfp")
+    with pytest.raises(ValueError, match="nu must be an int"):
+        flurka_attention(q, k, v, num_heads=2, feature_map="dpfp", nu=nu)
+
+
+def test_nu_is_ignored_by_other_maps():
+    q, k, v, _ = op_inputs("elu")
+    torch.testing.assert_close(flurka_attention(q, k, v, num_heads=2, feature_map="elu", nu=5),
+                               flurka_attention(q, k, v, num_heads=2, feature_map="elu"))
+
+
 def test_registered_as_torch_op():
     q, k, v, _ = op_inputs("elu")
-    out = torch.ops.flurka.attention(q, k, v, None, 2, "elu", 1e-3, 1e-6)
+    out = torch.ops.flurka.attention(q, k, v, None, 2, "elu", 1e-3, 1e-6)  # nu has a default
     torch.testing.assert_close(out, flurka_attention(q, k, v, num_heads=2, feature_map="elu"))
+    out = torch.ops.flurka.attention(q, k, v, None, 2, "dpfp", 1e-3, 1e-6, 2)
+    torch.testing.assert_close(out, flurka_attention(q, k, v, num_heads=2, feature_map="dpfp", nu=2))

@@ -7,6 +7,7 @@ import pytest
 from flurka_export import export_onnx
 from flurka_export.cli import main
 from flurka_export.models import build_model
+from flurka_export.ops.feature_maps import FEATURE_MAPS
 from flurka_export.parity import make_inputs
 from flurka_export.passes.fuse_flurka_attention import fuse_flurka_attention
 from flurka_export.runtimes.ort_runner import make_session
@@ -19,10 +20,13 @@ def _flurka_nodes(model):
             for n in model.graph.node if n.domain == "com.flurka"]
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-@pytest.mark.parametrize("attention", ["flurka-relu", "flurka-elu", "flurka-rfa", "flurka-favor", "kernel-favor"])
+CASES = [(f"flurka-{m}", dtype) for m in FEATURE_MAPS for dtype in ("fp32", "fp16") if m != "dpfp"]
+CASES += [("kernel-favor", "fp32"), ("kernel-favor", "fp16"), ("flurka-dpfp", "fp16"), ("kernel-dpfp", "fp32")]
+
+
+@pytest.mark.parametrize("attention,dtype", CASES)
 def test_fuse_matches_custom_export(tmp_path, attention, dtype):
-    model = build_model(tiny_config(attention=attention))
+    model = build_model(tiny_config(attention=attention, nu=3 if attention == "kernel-dpfp" else 1))
     export_onnx(model, tmp_path / "dec.onnx", attention_op="decomposed", dtype=dtype)
     export_onnx(model, tmp_path / "custom.onnx", dtype=dtype)
     custom = onnx.load(tmp_path / "custom.onnx")
@@ -49,7 +53,7 @@ def test_fuse_leaves_softmax_alone(tmp_path):
 
 
 def test_fuse_refuses_changed_constants(tmp_path):
-    # A body whose rfa scale is not SPEC's 0.1 is not FlurkaAttention: it must not be fused.
+    # A body whose rfa scale is not the op's RFA_SCALE (0.1) is not FlurkaAttention: it must not be fused.
     model = build_model(tiny_config(attention="kernel-rfa"))
     export_onnx(model, tmp_path / "dec.onnx", attention_op="decomposed")
     proto = onnx.load(tmp_path / "dec.onnx")
