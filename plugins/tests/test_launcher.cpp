@@ -32,6 +32,7 @@ flurka_attention_params_t params(flurka_feature_map_t fmap, flurka_dtype_t dtype
     p.feature_map = fmap;
     p.stabilizer = 0.25F;
     p.eps = 0.5F;
+    p.nu = 1;
     return p;
 }
 

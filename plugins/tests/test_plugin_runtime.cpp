@@ -79,7 +79,7 @@ void testConfigure()
     auto& out = setup.out;
     CHECK(build(p.get())->configurePlugin(in, 4, out, 1) == 0);
     CHECK(gLogger.messages.empty());
-    flurka_attention_params_t mp{4, 2, 512, 16, 64, 32, 8, FLURKA_DTYPE_FP16, FLURKA_FMAP_FAVOR, 0.25F, 0.5F};
+    flurka_attention_params_t mp{4, 2, 512, 16, 64, 32, 8, FLURKA_DTYPE_FP16, FLURKA_FMAP_FAVOR, 0.25F, 0.5F, 1};
     size_t const ws = build(p.get())->getWorkspaceSize(in, 4, out, 1);
     CHECK(ws == flurka_attention_workspace_size(&mp) && ws > 0);
     // Unsupported configuration (d = 48 has no kernel), empty keys, an old GPU: one clear error each.
