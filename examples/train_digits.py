@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out-dir", default="runs/digits")
+    p.add_argument("--int8", action="store_true",
+                   help="also quantize the ONNX file to int8 (flurka-export optimize --quantize int8) and report "
+                        "fp32 and int8 test accuracy side by side")
     p.add_argument("--no-onnx", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -84,6 +87,13 @@ def main(argv: list[str] | None = None) -> dict:
                        max_abs_logit_diff=report.max_abs_logit_diff)
         print(f"exported {onnx_path}")
         print(report.summary())
+        if args.int8:
+            from flurka_export.train.int8_eval import int8_report
+
+            q = int8_report(ckpt, onnx_path, test)
+            results.update(test_accuracy_int8=q.int8_accuracy, int8_top1_agreement=q.top1_agreement,
+                           int8_max_abs_logit_diff=q.max_abs_logit_diff, onnx_int8=q.int8_path)
+            print(q.summary())
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -97,6 +99,19 @@ def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False, writes
 
 
 @contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration of the block (they are delivered right after it)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
 def _created_parents(path: Path) -> Iterator[None]:
     """Create the missing parents of `path`; remove the ones created here if the block fails."""
     missing = []
@@ -131,7 +146,8 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False, overwrite: boo
     else:
         check_output_file(path, overwrite=overwrite)
     with _created_parents(path):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
+        with _signals_deferred():  # a signal between mkdtemp and `try` would leak the temporary directory
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
         try:
             target = tmp / path.name
             if is_dir:

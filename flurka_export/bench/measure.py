@@ -79,13 +79,16 @@ def _torch_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) 
 
 def _ort_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
     from ..runtimes.ort_runner import make_session
+    from .variants import onnx_for, split_runtime
 
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if runtime == "ort-cuda" else [
+    device = split_runtime(runtime)[0]  # "ort-cpu+int8" -> ort-cpu running the int8 variant
+    onnx_path = onnx_for(paths, runtime)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "ort-cuda" else [
         "CPUExecutionProvider"]
-    sess = make_session(paths["onnx"], providers=providers, threads=settings.threads)
+    sess = make_session(onnx_path, providers=providers, threads=settings.threads)
     # Memory is measured on a second session without the CPU arena: an arena keeps what one call used and
     # serves the next call from it, so the RSS peak of a call would read 0 MB once the arena is grown.
-    plain = _session_without_arena(paths["onnx"], settings.threads) if runtime == "ort-cpu" else None
+    plain = _session_without_arena(onnx_path, settings.threads) if device == "ort-cpu" else None
 
     def peak_mb(feeds: dict[str, Any]) -> float | None:
         if plain is None:

@@ -54,12 +54,14 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
     """Build the model (fresh weights), save the checkpoint, export ONNX (and the engine) as the runtimes need."""
     from ..export import export_onnx
     from ..models import build_model, save_pretrained
+    from .variants import prepare_variants
 
     model = build_model(model_config(settings, kind))
     ckpt = save_pretrained(model, workdir / f"{kind}-ckpt")
     paths = {"checkpoint": str(ckpt)}
     if any(r.startswith("ort") or r == "trt" for r in runtimes):
         paths["onnx"] = str(export_onnx(model, workdir / f"{kind}.onnx"))
+        paths.update(prepare_variants(paths["onnx"], settings.variants))
     if "trt" in runtimes:
         paths["plan"] = str(_build_engine(Path(paths["onnx"]), workdir / f"{kind}.plan", settings))
     return paths
@@ -137,7 +139,10 @@ def environment(load_at_start: float | None) -> dict[str, Any]:
 
 
 def _usable_runtimes(settings: BenchSettings) -> tuple[list[str], dict[str, str]]:
+    from .variants import expand_runtimes
+
     runtimes, skipped = resolve_runtimes(settings.runtimes)
+    runtimes = expand_runtimes(runtimes, settings.variants)
     if "trt" in runtimes:
         from ..trt.plugin import PluginNotFound, find_plugin
 

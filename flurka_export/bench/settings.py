@@ -24,6 +24,7 @@ class BenchSettings:
     plugin: str | None = None  # libflurka_trt_plugin.so for the trt runtime
     subprocess: bool = True  # False: all in this process (tests; faster start)
     seed: int = 0
+    variants: list[str] = dataclasses.field(default_factory=lambda: ["fp32"])  # ORT model variants (bench/variants.py)
 
     def validate(self) -> BenchSettings:
         """Raise ValueError (one line: what is wrong, what is allowed) for any bad value; fill in threads."""

@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.report import format_table, write_json
     from ..bench.runner import run_bench
     from ..bench.settings import BenchSettings
+    from ..bench.variants import parse_variants, ratio_lines
     from ..utils import check_output_file
 
     try:
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
                              runtimes=_csv(args.runtimes),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
-                             warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process)
+                             warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process,
+                             variants=parse_variants(_csv(args.variants)))
     settings.validate()
     # Everything that would fail at the end fails now, before minutes of timing.
     if args.json:
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         load_pyplot()
     report = run_bench(settings, progress=not args.no_progress)
     print(format_table(report, markdown=args.markdown))
+    for line in ratio_lines(report["results"]):
+        print(line)
     if args.json:
         print(f"wrote {write_json(report, args.json)}")
     if args.plot:
@@ -73,6 +77,9 @@ def register(sub: object) -> None:
                         "recorded in the table and the JSON)")
     p.add_argument("--plugin", default=None,
                    help="libflurka_trt_plugin.so for the trt runtime (default: $FLURKA_TRT_PLUGIN)")
+    p.add_argument("--variants", default="fp32",
+                   help="ONNX Runtime model variants side by side: fp32, optimized (ORT fusions), int8 (fusions + "
+                        "dynamic int8 weights), as `flurka-export optimize` writes them (default fp32)")
     p.add_argument("--json", default=None, help="write the results as JSON")
     p.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
     add_overwrite(p)

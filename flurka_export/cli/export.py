@@ -11,6 +11,8 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
     from ..export.inspect import inspect_model
 
+    if args.quantize:
+        return _export_quantized(args)
     path = export_onnx(args.checkpoint, args.output, opset=args.opset, dtype=args.dtype,
                        attention_op=args.attention_op, max_seq_len=args.max_seq_len, overwrite=args.overwrite)
     info = inspect_model(path)
@@ -20,6 +22,26 @@ def run(args: argparse.Namespace) -> int:
         from ..runtimes.ort_runtime import BF16_CPU_REASON
 
         print(f"note: {BF16_CPU_REASON}")
+    return 0
+
+
+def _export_quantized(args: argparse.Namespace) -> int:
+    """fp32 export to a scratch file, then `optimize --quantize int8` into the output."""
+    import tempfile
+    from pathlib import Path
+
+    from ..export import export_onnx
+    from ..optimize.pipeline import optimize_file
+
+    if args.dtype != "fp32":
+        raise ValueError(f"--quantize int8 starts from an fp32 export; drop --dtype {args.dtype}")
+    with tempfile.TemporaryDirectory(prefix=".flurka-export-", dir=Path(args.output).resolve().parent) as tmp:
+        fp32 = export_onnx(args.checkpoint, Path(tmp) / "fp32.onnx", opset=args.opset,
+                           attention_op=args.attention_op, max_seq_len=args.max_seq_len)
+        summary = optimize_file(str(fp32), args.output, quantize=args.quantize, overwrite=True)
+    print(f"exported {args.checkpoint} -> {args.output} ({summary['quantization']}, opset {args.opset}; fused: "
+          f"{', '.join(f'{k} x{v}' for k, v in summary['fused'].items()) or 'nothing'})")
+    print(summary["parity"].replace("the input model", "the fp32 export"))
     return 0
 
 
@@ -33,5 +55,8 @@ def register(sub: object) -> None:
     p.add_argument("--attention-op", default="custom",
                    help="custom: one com.flurka::FlurkaAttention node per layer with its function body; "
                         "decomposed: standard ops only (default custom)")
+    p.add_argument("--quantize", choices=["int8"], default=None,
+                   help="int8: write the model as `flurka-export optimize --quantize int8` would (fusions, then "
+                        "dynamic int8 MatMul/Gemm weights; FlurkaAttention stays float)")
     p.add_argument("--max-seq-len", type=int, default=None,
                    help="largest sequence length of the dynamic axis (default and upper bound: the model's N_max)")

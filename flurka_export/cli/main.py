@@ -20,7 +20,7 @@ from .. import __version__
 
 # Every module in flurka_export.cli with a `register(subparsers)` function is a command. These come
 # first in `--help`, in this order; any other command module follows alphabetically.
-COMMAND_ORDER = ("new", "demo", "export", "inspect", "fuse", "prepare_trt", "build_kernels", "build_plugin",
+COMMAND_ORDER = ("new", "demo", "export", "inspect", "fuse", "optimize", "prepare_trt", "build_kernels", "build_plugin",
                  "build_engine", "verify", "bench", "deploy")
 
 

@@ -185,13 +185,9 @@ def config_pbtxt(name: str, *, platform: str | None, backend: str | None, inputs
 
 
 def _export_max_seq_len(path: str | os.PathLike | None) -> int | None:
-    from ..onnx_io import load_onnx
+    from ..onnx_io import exported_max_seq_len, load_onnx
 
-    if path is None:
-        return None
-    props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
-    value = props.get("flurka.max_seq_len", "")
-    return int(value) if value.isdigit() else None
+    return None if path is None else exported_max_seq_len(load_onnx(path, load_external_data=False))
 
 
 def _client_example(name: str, max_seq_len: int) -> list[str]:

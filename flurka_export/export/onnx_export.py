@@ -24,7 +24,7 @@ from ..utils import check_output_file
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
-MAX_OPSET = 23  # newest standard opset that the exporter, the bodies and ONNX Runtime CPU all run (tested)
+MAX_OPSET = 25  # newest standard opset the exporter reaches and ONNX Runtime CPU runs (tests/export/test_export_opset.py)
 
 
 class ExportError(ValueError):
@@ -155,7 +155,7 @@ def export_onnx(
             META_MAX_SEQ_LEN: str(n_max)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
-        _check(onnx_model)
+        _check(onnx_model, opset)
     save_model(onnx_model, path, external_data, overwrite=overwrite)
     return path
 
@@ -166,6 +166,11 @@ def config_to_json(config: FlurkaConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
 
 
-def _check(model: onnx.ModelProto) -> None:
+def _check(model: onnx.ModelProto, opset: int) -> None:
     if model.ByteSize() < TWO_GB:
-        onnx.checker.check_model(model, full_check=True)
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except onnx.checker.ValidationError as e:  # e.g. an opset the exporter's version converter cannot reach
+            raise ExportError(f"the graph exported for opset {opset} is not valid ONNX "
+                              f"({str(e).strip().splitlines()[0]}); torch {torch.__version__} is known to export "
+                              f"opsets {MIN_OPSET} to 25") from None

@@ -78,7 +78,7 @@ def _reference_outputs(checkpoint: str | os.PathLike, onnx_path: str | os.PathLi
                        shapes: str | None, seed: int, per_layer: bool) -> tuple[Any, str, list[Feed], list[Feed]]:
     """(config, dtype, feeds, PyTorch outputs per feed)."""
     from ..models import load_pretrained
-    from ..onnx_io import load_onnx
+    from ..onnx_io import exported_max_seq_len, load_onnx
     from ..runtimes.torch_runner import TorchRunner
     from .inputs import default_shapes, make_inputs, parse_shapes
     from .verify import _check_matches, onnx_dtype
@@ -88,9 +88,8 @@ def _reference_outputs(checkpoint: str | os.PathLike, onnx_path: str | os.PathLi
     _check_matches(model.config, onnx_model, str(onnx_path))
     dtype = onnx_dtype(onnx_model)
     if feeds is None:
-        props = {p.key: p.value for p in onnx_model.metadata_props}
-        export_max = int(props["flurka.max_seq_len"]) if "flurka.max_seq_len" in props else None
-        cases = parse_shapes(shapes, model.config) if shapes else default_shapes(model.config, export_max)
+        export_max = exported_max_seq_len(onnx_model)
+        cases = parse_shapes(shapes, model.config, export_max) if shapes else default_shapes(model.config, export_max)
         float_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
         feeds = [make_inputs(model.config, s, seed=seed + i, float_dtype=float_dtype) for i, s in enumerate(cases)]
     wanted = {i.name for i in onnx_model.graph.input} - {t.name for t in onnx_model.graph.initializer}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils import atomic_path
+from .agreement import agreement_note
 
 
 @dataclasses.dataclass
@@ -30,7 +31,10 @@ class VerifyReport:
         return sorted({r["runtime"] for r in self.rows})
 
 
-def criterion(atol: float, rtol: float) -> str:
+def criterion(atol: float, rtol: float, quantized: bool = False) -> str:
+    if quantized:
+        return ("int8 model: pass if every output stays within 10% of its largest magnitude (parity/agreement.py); "
+                "top-1 agreement is reported; --atol/--rtol switch back to the element-wise rule")
     return (f"pass if |runtime - torch| <= atol + rtol*|torch| for every element (atol={atol:g}, rtol={rtol:g}); "
             "'worst' is the element closest to (or furthest past) that bound")
 
@@ -39,14 +43,14 @@ def format_table(report: VerifyReport) -> str:
     m = report.meta
     out = [f"verify {m['onnx']} against {m['checkpoint']} ({m['attention']}, {m['task']}, {m['dtype']}; "
            f"seed {m['seed']}; device {m['device']})",
-           criterion(m["atol"], m["rtol"])]
+           criterion(m["atol"], m["rtol"], m.get("quantized", False) and not m.get("tolerances_given", False))]
     header = (f"{'pair':<16} {'shape':<10} {'output':<20} {'max abs':>10} {'max rel':>10} "
               f"{'worst |a-b|':>12} {'allowed':>10}  result")
     out += [header, "-" * len(header)]
     for r in report.rows:
         out.append(f"{'torch vs ' + r['runtime']:<16} {r['shape']:<10} {r['output']:<20} {r['max_abs']:>10.3g} "
                    f"{r['max_rel']:>10.3g} {r['worst_abs']:>12.3g} {r['worst_allowed']:>10.3g}  "
-                   f"{'pass' if r['passed'] else 'FAIL'}")
+                   f"{'pass' if r['passed'] else 'FAIL'}{agreement_note(r)}")
     if not report.rows:
         out.append("(no runtime was compared against torch)")
     for name, why in report.skipped.items():

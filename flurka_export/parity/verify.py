@@ -19,7 +19,8 @@ import onnx
 from ..models import FlurkaConfig, load_pretrained
 from ..onnx_io import META_DTYPE, exported_config, exported_max_seq_len, load_onnx, metadata
 from ..runtimes import REFERENCE, RunRequest, RuntimeUnavailable, get_runtime, runtime_names
-from .compare import DEFAULT_TOLERANCES, check_tolerances, compare_arrays
+from .agreement import compare_output, is_quantized
+from .compare import DEFAULT_TOLERANCES, check_tolerances
 from .inputs import default_shapes, make_inputs, parse_shapes
 from .layer_outputs import with_layer_outputs
 from .report import VerifyReport, format_table, parity_line, verdict_line, write_report
@@ -140,6 +141,7 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
     onnx_model = load_onnx(onnx_path)
     _check_matches(config, onnx_model, str(onnx_path))
     dtype = onnx_dtype(onnx_model)
+    quantized = is_quantized(onnx_model)  # int8 weights: judged by the int8 rules (parity/agreement.py)
     atol = opts.atol if opts.atol is not None else DEFAULT_TOLERANCES[dtype][0]
     rtol = opts.rtol if opts.rtol is not None else DEFAULT_TOLERANCES[dtype][1]
     check_tolerances(atol, rtol)
@@ -167,7 +169,8 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
                 for name, runner in active.items():
                     got = {rename.get(k, k): v for k, v in runner.infer(feed, check_inputs=False).items()}
                     for out_name in (k for k in ref if k in got):
-                        c = compare_arrays(out_name, ref[out_name], got[out_name], atol, rtol)
+                        c = compare_output(out_name, ref[out_name], got[out_name], quantized=quantized, atol=atol,
+                                           rtol=rtol, tolerances_given=opts.atol is not None or opts.rtol is not None)
                         rows.append({"shape": f"{shape[0]}x{shape[1]}", "runtime": name, **c.to_dict()})
                         order.setdefault(out_name, len(order))
                     if progress:
@@ -188,7 +191,8 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
         "checkpoint": str(checkpoint), "onnx": str(onnx_path), "dtype": dtype, "atol": atol, "rtol": rtol,
         "shapes": [f"{b}x{n}" for b, n in shapes], "seed": opts.seed, "runtimes": [REFERENCE, *wanted],
         "required": sorted(required), "optional": list(opts.optional), "failed_required": failed_required,
-        "versions": _versions(), "device": _device(), "attention": config.attention, "task": config.task,
+        "versions": _versions(), "device": _device(), "attention": config.attention, "task": config.task, "quantized": quantized,
+        "tolerances_given": opts.atol is not None or opts.rtol is not None,
     }
     softmax = softmax_error(model, shapes, opts.seed) if opts.vs_softmax else None
     return VerifyReport(not failures, rows, skipped, dict(sorted(first.items())), softmax, meta,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -38,14 +37,14 @@ def model_facts(path: str | os.PathLike) -> ModelFacts:
     """Read the flurka.* metadata. Padding never changes the logits of the softmax, linformer and flurka-*
     kinds (padded keys are masked before attention and the low-rank projection); kernel-* kinds attend over
     every key position, and checkpoints that ignore the mask change with padding, so those are not padded."""
-    from ..onnx_io import load_onnx
+    from ..onnx_io import exported_config, exported_max_seq_len, load_onnx
 
-    props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
-    if "flurka.config" not in props:
+    model = load_onnx(path, load_external_data=False)
+    config = exported_config(model)
+    if config is None:
         return ModelFacts(None, None, None, None, pad_across_lengths=False)
-    config = json.loads(props["flurka.config"])
     attention = config.get("attention")
-    n_max = int(props.get("flurka.max_seq_len") or config.get("max_seq_len"))
+    n_max = exported_max_seq_len(model) or int(config.get("max_seq_len"))
     pad = (attention is not None and not attention.startswith("kernel-")
            and config.get("mask_keys_in_attention", True) is not False)
     task = config.get("task")

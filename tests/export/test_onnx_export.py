@@ -126,7 +126,7 @@ def test_max_seq_len_bounds_the_dynamic_axis(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(dtype="int8"), "unknown dtype 'int8'; allowed: fp32, fp16, bf16"),
-    (dict(opset=17), "opset 17 is not supported; allowed: 18 to 23"),
+    (dict(opset=17), "opset 17 is not supported; allowed: 18 to 25"),
     (dict(attention_op="fused"), "unknown attention_op 'fused'"),
 ])
 def test_bad_options(tmp_path, kwargs, match):
