@@ -46,3 +46,22 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if value is not None:
             fields[key] = value
     return FlurkaConfig(**fields)
+
+
+def run_import(args: argparse.Namespace, do_import: Callable[[], tuple[Any, Any]]) -> int:
+    """The shared body of import-hf / import-flax: refuse the output before reading anything, print the
+    import report and its warnings, then where it went."""
+    import warnings
+
+    from ..models.checkpoint import CHECKPOINT_FILES
+    from ..utils import check_output_dir
+
+    check_output_dir(args.output, overwrite=args.overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, report = do_import()
+    print(report.summary())
+    for w in caught:
+        print(f"warning: {w.message}")
+    print(f"wrote {args.output}")
+    return 0

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_overwrite, run_import
 
 
 def run(args: argparse.Namespace) -> int:
     from ..importers.flax import import_flax_checkpoint
-    from ..models.checkpoint import CHECKPOINT_FILES
-    from ..utils import check_output_dir
 
-    check_output_dir(args.output, overwrite=args.overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, report = import_flax_checkpoint(
-            args.file, args.output, flax_config=args.flax_config, attention=args.attention, task=args.task,
-            seq_len=args.seq_len, hidden_act=args.hidden_act, random_matrices=args.random_matrices, tau=args.tau,
-            allow_unmapped=args.allow_unmapped,
-        )
-    print(report.summary())
-    for w in caught:
-        print(f"warning: {w.message}")
-    print(f"wrote {args.output}")
-    return 0
+    return run_import(args, lambda: import_flax_checkpoint(
+        args.file, args.output, flax_config=args.flax_config, attention=args.attention, task=args.task,
+        seq_len=args.seq_len, hidden_act=args.hidden_act, random_matrices=args.random_matrices, tau=args.tau,
+        allow_unmapped=args.allow_unmapped))
 
 
 def register(sub: object) -> None:

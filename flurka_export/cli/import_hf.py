@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 
-from .common import add_command
+from .common import add_command, add_overwrite, run_import
 
 
 def run(args: argparse.Namespace) -> int:
     from ..importers.hf import import_hf_checkpoint
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, report = import_hf_checkpoint(args.directory, args.output, allow_unmapped=args.allow_unmapped)
-    print(report.summary())
-    for w in caught:
-        print(f"warning: {w.message}")
-    print(f"wrote {args.output}")
-    return 0
+    return run_import(args, lambda: import_hf_checkpoint(args.directory, args.output,
+                                                         allow_unmapped=args.allow_unmapped))
 
 
 def register(sub: object) -> None:
@@ -32,3 +25,4 @@ def register(sub: object) -> None:
     p.add_argument("directory", help="save_pretrained directory (config.json + model.safetensors)")
     p.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
     p.add_argument("--allow-unmapped", action="store_true", help="warn about unmapped tensors instead of failing")
+    add_overwrite(p)
