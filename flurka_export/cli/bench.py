@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+from .common import add_command, add_overwrite, add_plugin, str_list
 
 
 def default_kinds() -> list[str]:
@@ -26,15 +22,15 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import check_output_file
 
     try:
-        seq_lens = [int(x) for x in _csv(args.seq_lens)]
+        seq_lens = [int(x) for x in str_list(args.seq_lens)]
     except ValueError:
         raise ValueError(f"--seq-lens must be comma-separated integers, not {args.seq_lens!r}") from None
-    settings = BenchSettings(kinds=_csv(args.kinds) if args.kinds else default_kinds(), seq_lens=seq_lens,
-                             runtimes=_csv(args.runtimes),
+    settings = BenchSettings(kinds=str_list(args.kinds) if args.kinds else default_kinds(), seq_lens=seq_lens,
+                             runtimes=str_list(args.runtimes),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
                              warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process,
-                             variants=parse_variants(_csv(args.variants)))
+                             variants=parse_variants(str_list(args.variants)))
     settings.validate()
     # Everything that would fail at the end fails now, before minutes of timing.
     if args.json:
@@ -75,8 +71,7 @@ def register(sub: object) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads, the same for torch and ORT (default: min(4, physical cores); "
                         "recorded in the table and the JSON)")
-    p.add_argument("--plugin", default=None,
-                   help="libflurka_trt_plugin.so for the trt runtime (default: $FLURKA_TRT_PLUGIN)")
+    add_plugin(p, "for the trt runtime")
     p.add_argument("--variants", default="fp32",
                    help="ONNX Runtime model variants side by side: fp32, optimized (ORT fusions), int8 (fusions + "
                         "dynamic int8 weights), as `flurka-export optimize` writes them (default fp32)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_overwrite, add_plugin
 
 
 def _shapes(items: list[str] | None) -> dict[str, str]:
@@ -59,7 +59,7 @@ def register(sub: object) -> None:
     p = add_command(sub, "build-engine", run, "TensorRT engine with the FlurkaAttention plugin, profiles bounded by N_max")
     p.add_argument("model", help="ONNX file (from `export`; `prepare-trt` is optional with ENABLE_PLUGIN_OVERRIDE)")
     p.add_argument("-o", "--output", required=True, help="plan file to write (its build info goes to PLAN.json)")
-    p.add_argument("--plugin", help="libflurka_trt_plugin.so (default: $FLURKA_TRT_PLUGIN or build/)")
+    add_plugin(p, "loaded to parse and build")
     p.add_argument("--shapes", nargs="*", metavar="NAME:MIN,OPT,MAX",
                    help="one profile, e.g. input_ids:1x1,4x128,8x512 (default: batch 1..8, sequence 1..N_max)")
     p.add_argument("--profile", action="append", metavar="NAME:MIN,OPT,MAX[;NAME:...]",

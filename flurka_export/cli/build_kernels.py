@@ -5,18 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _str_list(text: str) -> list[str]:
-    return [x for x in text.replace(" ", "").split(",") if x]
+from .common import add_command, add_overwrite, int_list, str_list
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "build-kernels", run,
                     "compile the fused FlurkaAttention kernels ahead of time and write their C launcher")
-    p.add_argument("--arch", type=_int_list, default=[80, 86, 89, 90],
+    p.add_argument("--arch", type=int_list, default=[80, 86, 89, 90],
                    help="compute capabilities, comma-separated (default: 80,86,89,90); PTX of the newest below 90 "
                         "(else sm_80; sm_90a PTX is arch-specific) is embedded for newer GPUs")
     p.add_argument("-o", "--output", required=True, help="directory to write the C sources and manifest.json into")
-    p.add_argument("--feature-maps", type=_str_list, default=None, help="subset, e.g. relu,elu (default: all)")
-    p.add_argument("--dtypes", type=_str_list, default=None, help="subset of fp32,fp16,bf16 (default: all)")
-    p.add_argument("--head-dims", type=_int_list, default=None, help="subset of 32,64,128 for d (default: all)")
-    p.add_argument("--value-dims", type=_int_list, default=None, help="subset of 32,64,128 for dv (default: as d)")
+    p.add_argument("--feature-maps", type=str_list, default=None, help="subset, e.g. relu,elu (default: all)")
+    p.add_argument("--dtypes", type=str_list, default=None, help="subset of fp32,fp16,bf16 (default: all)")
+    p.add_argument("--head-dims", type=int_list, default=None, help="subset of 32,64,128 for d (default: all)")
+    p.add_argument("--value-dims", type=int_list, default=None, help="subset of 32,64,128 for dv (default: as d)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compiler processes (default: CPU count)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_overwrite(p)

@@ -15,6 +15,28 @@ def add_command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int
     return p
 
 
+PLUGIN_LIBRARY = "libflurka_trt_plugin.so"
+
+
+def add_plugin(p: argparse.ArgumentParser, what: str) -> None:
+    """--plugin, the same for every command that loads or packages the TensorRT plugin."""
+    p.add_argument("--plugin", default=None, metavar="LIB.so",
+                   help=f"TensorRT plugin library ({PLUGIN_LIBRARY}) {what} (default: $FLURKA_TRT_PLUGIN or build/)")
+
+
+def str_list(text: str) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c'] (argparse `type=`)."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def int_list(text: str) -> list[int]:
+    """'80,86' -> [80, 86] (argparse `type=`; a bad item is a one-line usage error)."""
+    try:
+        return [int(x) for x in str_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files this command writes if they already exist (nothing else is touched)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command
+from .common import add_command, add_plugin
 
 
 def run_triton(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def register(sub: object) -> None:
     p.add_argument("--max-queue-delay-us", type=int, default=100, help="dynamic batcher queue delay (default 100)")
     p.add_argument("--kind", choices=("cpu", "gpu"), default=None,
                    help="instance kind (default: cpu for ONNX, gpu for plans)")
-    p.add_argument("--plugin", default=None, help=f"TensorRT plugin library ({'libflurka_trt_plugin.so'}) for plans")
+    add_plugin(p, "to place beside a plan")
     p.add_argument("--backend", choices=("onnxruntime", "tensorrt_plan", "python"), default=None,
                    help="Triton backend (default: onnxruntime for .onnx, tensorrt_plan for plans); python writes "
                         "model.py running ONNX Runtime, with dynamic batching (what `flurka-export serve` runs; "

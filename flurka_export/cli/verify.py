@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_overwrite, add_plugin
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +44,7 @@ def register(sub: object) -> None:
     p.add_argument("model", nargs="?", help="ONNX file")
     p.add_argument("--engine", help="TensorRT plan to check as well (trt becomes required)")
     p.add_argument("--build-engine", action="store_true", help="build a TensorRT engine from the ONNX first")
-    p.add_argument("--plugin", help="path of libflurka_trt_plugin.so (for --engine / --build-engine)")
+    add_plugin(p, "for --engine / --build-engine / --golden")
     p.add_argument("--runtimes", help=f"comma list from {names}; each one named must run "
                                       "(default: every installed runtime, none required)")
     p.add_argument("--optional", help="runtimes that may be skipped without failing the check, e.g. trt")
