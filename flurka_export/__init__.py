@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def export_onnx(model_or_checkpoint_dir: Any, path: Any, **options: Any) -> Any:

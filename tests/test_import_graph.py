@@ -15,7 +15,7 @@ ALLOWED = {
     "kernels": {"ops"},
     "passes": {"ops"},
 }
-TOP_LEVEL_MODULES = {"onnx_io", "utils"}
+TOP_LEVEL_MODULES = {"onnx_io", "utils", "version"}
 
 
 def _imports(path: Path, package: Path = PACKAGE) -> set[str]:

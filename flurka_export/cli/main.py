@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .. import __version__
+from ..version import __version__
 
 # Every module in flurka_export.cli with a `register(subparsers)` function is a command. These come
 # first in `--help`, in this order; any other command module follows alphabetically.

@@ -13,7 +13,6 @@ import onnx
 import torch
 from torch import nn
 
-from .. import __version__
 from ..models import FlurkaConfig, load_pretrained, output_name
 from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN, TWO_GB, save_model
 from ..ops import export_mode
@@ -21,6 +20,7 @@ from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
 from ..utils import check_output_file
+from ..version import __version__
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
