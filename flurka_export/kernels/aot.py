@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ops.feature_maps import FEATURE_MAPS, get
-from . import c_sources
+from . import c_headers, c_sources
 from .c_api import DTYPES
 from .launch import FMAP_CODES, HEAD_DIMS, NEEDS_KEY_MAX, kernel_config
 
@@ -239,9 +239,9 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("flurka_kernels_*.c"):  # a previous build's arch files
         old.unlink()
-    (out / "flurka_attention_launch.h").write_text(c_sources.LAUNCH_H)
+    (out / "flurka_attention_launch.h").write_text(c_headers.LAUNCH_H)
     (out / "flurka_attention_launch.c").write_text(c_sources.LAUNCH_C)
-    (out / "flurka_kernels.h").write_text(c_sources.KERNELS_H)
+    (out / "flurka_kernels.h").write_text(c_headers.KERNELS_H)
     data: dict[str, list[str]] = {}
     externs: list[str] = []
     rows: list[str] = []
@@ -253,7 +253,7 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
         for fmt, arch, blob in images:
             var = f"flurka_img_{len(rows)}"
             fname = f"flurka_kernels_{'ptx_' if fmt == 'ptx' else ''}sm{arch}.c"
-            data.setdefault(fname, [c_sources.KERNELS_C_PRELUDE]).append(
+            data.setdefault(fname, [c_headers.KERNELS_C_PRELUDE]).append(
                 f"const unsigned long long {var}[] = {{\n{_c_words(blob)}\n}};\n")
             externs.append(f"extern const unsigned long long {var}[];")
             s = r["spec"]
@@ -267,7 +267,7 @@ def write_sources(results: Sequence[dict[str, Any]], out_dir: str | os.PathLike[
                                     "block_n": r["block_n"], "block_f": r["block_f"], "file": fname})
     for fname, parts in data.items():
         (out / fname).write_text("\n".join(parts))
-    table = [c_sources.KERNELS_C_PRELUDE, "\n".join(externs), ""]
+    table = [c_headers.KERNELS_C_PRELUDE, "\n".join(externs), ""]
     table.append("const flurka_kernel_image_t flurka_kernel_images[] = {\n" + ",\n".join(rows) + "\n};\n")
     table.append(f"const int flurka_kernel_image_count = {len(rows)};\n")
     versions = sorted({r["ptx_version"] for r in results if r["ptx"] is not None and r.get("ptx_version")})

@@ -4,7 +4,7 @@ what the generated flurka_attention_launch.h declares."""
 import re
 from pathlib import Path
 
-from flurka_export.kernels import c_sources
+from flurka_export.kernels import c_headers
 
 FALLBACK = Path(__file__).resolve().parents[2] / "plugins" / "flurka_attention" / "flurka_attention_launch_api.h"
 
@@ -18,6 +18,6 @@ def _declarations(text: str) -> set[str]:
 
 
 def test_fallback_matches_generated_header():
-    generated = _declarations(c_sources.LAUNCH_H)
+    generated = _declarations(c_headers.LAUNCH_H)
     assert len(generated) >= 10  # 3 types, the launch API, device checks, prepare, build info
     assert _declarations(FALLBACK.read_text()) == generated
