@@ -249,6 +249,28 @@ def _readme(repo: Path, name: str, *, is_plan: bool, has_flurka: bool, plugin_re
     return "\n".join(out) + "\n"
 
 
+def _check_request(model: Path, name: str, *, is_plan: bool, kind: str, max_batch: int, instances: int,
+                   dynamic_batching: bool, plugin: str | os.PathLike | None) -> None:
+    """Every argument check of deploy_triton, before anything is read or written."""
+    if not model.is_file():
+        raise DeployError(f"{model} does not exist or is not a file")
+    if not name or "/" in name or name.startswith("."):
+        raise DeployError(f"model name {name!r} must be a plain directory name")
+    if kind not in ("cpu", "gpu"):
+        raise DeployError(f"--kind must be cpu or gpu, not {kind!r}")
+    if is_plan and kind == "cpu":
+        raise DeployError("a TensorRT plan runs only on a GPU: use --kind gpu")
+    if max_batch < 0 or instances < 1:
+        raise DeployError("--max-batch must be >= 0 and --instances >= 1")
+    if dynamic_batching and max_batch < 1:
+        raise DeployError("--dynamic-batching needs --max-batch of at least 1")
+    if plugin is not None:
+        if not is_plan:
+            raise DeployError("--plugin is for TensorRT plans; ONNX Runtime runs FlurkaAttention's function bodies")
+        if not Path(plugin).is_file():
+            raise DeployError(f"plugin library {plugin} does not exist")
+
+
 def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, *, max_batch: int = 0,
                   instances: int = 1, dynamic_batching: bool = False, kind: str | None = None,
                   plugin: str | os.PathLike | None = None, onnx_path: str | os.PathLike | None = None,
@@ -265,26 +287,11 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
     written, and the model directory appears only complete.
     """
     model, repo = Path(model), Path(repo)
-    if not model.is_file():
-        raise DeployError(f"{model} does not exist or is not a file")
-    if not name or "/" in name or name.startswith("."):
-        raise DeployError(f"model name {name!r} must be a plain directory name")
     is_plan = model.suffix in (".plan", ".engine", ".trt")
     kind = kind or ("gpu" if is_plan else "cpu")
-    if kind not in ("cpu", "gpu"):
-        raise DeployError(f"--kind must be cpu or gpu, not {kind!r}")
-    if is_plan and kind == "cpu":
-        raise DeployError("a TensorRT plan runs only on a GPU: use --kind gpu")
-    if max_batch < 0 or instances < 1:
-        raise DeployError("--max-batch must be >= 0 and --instances >= 1")
-    if dynamic_batching and max_batch < 1:
-        raise DeployError("--dynamic-batching needs --max-batch of at least 1")
-    if plugin is not None:
-        plugin = Path(plugin)
-        if not is_plan:
-            raise DeployError("--plugin is for TensorRT plans; ONNX Runtime runs FlurkaAttention's function bodies")
-        if not plugin.is_file():
-            raise DeployError(f"plugin library {plugin} does not exist")
+    _check_request(model, name, is_plan=is_plan, kind=kind, max_batch=max_batch, instances=instances,
+                   dynamic_batching=dynamic_batching, plugin=plugin)
+    plugin = Path(plugin) if plugin is not None else None
     # --- plugin hook (plan_plugin.py): the library Triton dlopens, or none when the plan carries its own ---
     serialized_plugin = False
     if is_plan:

@@ -44,6 +44,25 @@ def accuracy(model: nn.Module, batches: Iterable[Batch]) -> float:
     return correct / max(total, 1)
 
 
+def _lr_scale(step: int, warmup_steps: int, frac: float) -> float:
+    """Linear warm-up, then a cosine over the fraction of the time budget used (down to 10%)."""
+    return min(1.0, (step + 1) / max(warmup_steps, 1)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, inputs: list[torch.Tensor], labels: torch.Tensor,
+                lr: float, grad_clip: float) -> float:
+    """One optimizer step at learning rate `lr`; returns the batch loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(model(*inputs), labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
 def train_classifier(
     model: nn.Module,
     train_batches: Callable[[int], Iterable[Batch]],
@@ -104,19 +123,10 @@ def train_classifier(
             if elapsed >= budget_s or (max_steps is not None and step >= max_steps):
                 done = True
                 break
-            frac = min(elapsed / budget_s, 1.0)
-            scale = min(1.0, (step + 1) / max(warmup_steps, 1)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-            for group in opt.param_groups:
-                group["lr"] = lr * scale
-            loss = F.cross_entropy(model(*inputs), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
+            scale = _lr_scale(step, warmup_steps, min(elapsed / budget_s, 1.0))
+            loss_sum += _train_step(model, opt, inputs, labels, lr * scale, grad_clip)
             step += 1
             seen += len(labels)
-            loss_sum += float(loss.detach())
             loss_n += 1
             bar.n = min(round(time.monotonic() - start), bar.total)
             bar.set_postfix(step=step, loss=f"{loss_sum / loss_n:.3f}", best=f"{max(best_acc, 0):.3f}", refresh=False)
