@@ -49,12 +49,12 @@ class TensorSpec:
     dims: list[int]  # full shape, -1 for dynamic
 
 
-def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec], bool]:
-    """Inputs and outputs of an ONNX file (weights not loaded), and whether it has FlurkaAttention nodes."""
+def onnx_io(path: str | os.PathLike | onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec], bool]:
+    """Inputs and outputs of an ONNX file or model (weights not loaded), and whether it has FlurkaAttention nodes."""
     from ..onnx_io import load_onnx
     from ..ops.schema import OP_DOMAIN, OP_NAME
 
-    model = load_onnx(path, load_external_data=False)
+    model = path if isinstance(path, onnx.ModelProto) else load_onnx(path, load_external_data=False)
     inits = {t.name for t in model.graph.initializer}
 
     def spec(vi: onnx.ValueInfoProto) -> TensorSpec:
@@ -71,10 +71,7 @@ def onnx_io(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]
     return inputs, outputs, has_flurka
 
 
-def _onnx_external_files(path: Path) -> list[str]:
-    from ..onnx_io import load_onnx
-
-    model = load_onnx(path, load_external_data=False)
+def _onnx_external_files(path: Path, model: onnx.ModelProto) -> list[str]:
     files = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
     for f in sorted(files):
         if not (path.parent / f).is_file():
@@ -137,12 +134,10 @@ def _check_same_or_overwrite(path: Path, data: bytes, overwrite: bool) -> None:
                           "or plugin changed): pass --overwrite to replace it, or deploy under another --name")
 
 
-def _check_bodies(model: Path) -> None:
+def _check_bodies(model: Path, proto: onnx.ModelProto) -> None:
     """ONNX Runtime runs FlurkaAttention only through its function body: refuse a file without them."""
-    from ..onnx_io import load_onnx
     from ..ops.schema import OP_DOMAIN, OP_NAME
 
-    proto = load_onnx(model, load_external_data=False)
     bodies = {(f.domain, f.name, f.overload) for f in proto.functions}
     missing = [n.name or n.output[0] for n in proto.graph.node if n.domain == OP_DOMAIN and n.op_type == OP_NAME
                and (n.domain, n.op_type, n.overload) not in bodies]
@@ -182,12 +177,6 @@ def config_pbtxt(name: str, *, platform: str | None, backend: str | None, inputs
         lines.append(f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n"
                      f"  max_queue_delay_microseconds: {max_queue_delay_us}\n}}")
     return "\n".join(lines) + "\n"
-
-
-def _export_max_seq_len(path: str | os.PathLike | None) -> int | None:
-    from ..onnx_io import exported_max_seq_len, load_onnx
-
-    return None if path is None else exported_max_seq_len(load_onnx(path, load_external_data=False))
 
 
 def _client_example(name: str, max_seq_len: int) -> list[str]:
@@ -300,21 +289,25 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
         except PlanPluginError as e:
             raise DeployError(str(e)) from None
 
+    from ..onnx_io import exported_max_seq_len, load_onnx
+
     has_flurka = False
     trt_version = _tensorrt_version()
     external: list[str] = []
+    onnx_file = onnx_path if is_plan else model  # the ONNX file, read once (weights not loaded)
+    proto = load_onnx(onnx_file, load_external_data=False) if onnx_file is not None else None
     if is_plan:
-        if onnx_path is not None:
-            inputs, outputs, has_flurka = onnx_io(onnx_path)
+        if proto is not None:
+            inputs, outputs, has_flurka = onnx_io(proto)
         elif trt_version is None:
             raise DeployError(f"reading the inputs and outputs of {model} needs TensorRT, which is not installed: "
                               "pass --onnx with the ONNX file the plan was built from")
         else:
             inputs, outputs, trt_version = plan_io(model, plugin)
     else:
-        inputs, outputs, has_flurka = onnx_io(model)
-        _check_bodies(model)
-        external = _onnx_external_files(model)
+        inputs, outputs, has_flurka = onnx_io(proto)
+        _check_bodies(model, proto)
+        external = _onnx_external_files(model, proto)
     if max_batch > 0:
         fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
         if fixed:
@@ -327,7 +320,7 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
                         max_queue_delay_us=max_queue_delay_us)
     plugin_rel = f"{name}/{PLUGIN_NAME}" if plugin else None
     text_model = any(t.name == "input_ids" for t in inputs)
-    max_len = _export_max_seq_len(onnx_path if is_plan else model) if text_model else None
+    max_len = exported_max_seq_len(proto) if text_model and proto is not None else None
     readme = _readme(repo, name, is_plan=is_plan, has_flurka=has_flurka, plugin_rel=plugin_rel,
                      trt_version=trt_version, kind=kind, max_seq_len=max_len,
                      serialized_plugin=serialized_plugin)
