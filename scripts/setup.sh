@@ -14,7 +14,7 @@ fi
 . .venv/bin/activate
 pip_install() {  # pip's own progress, without this machine's index noise; fails if pip fails
   python -m pip install --disable-pip-version-check --progress-bar on "$@" 2>&1 \
-    | { grep --line-buffered -v -E '^(WARNING: Location|Requirement already satisfied|  Attempting uninstall|  Found existing)' || true; }
+    | { grep --line-buffered -v -E '^(WARNING: Location|Requirement already satisfied| +Attempting uninstall| +Found existing| +Uninstalling| +Successfully uninstalled)' || true; }
   return "${PIPESTATUS[0]}"
 }
 # Pin the CPU build of torch: a bare requirement can pull a multi-GB CUDA build.
