@@ -1,5 +1,7 @@
 """Timing and peak memory of one (attention kind, runtime) over its sequence lengths, in this process.
 
+Each runtime says how to time it (`Runtime.timed_call`); this module only times and measures.
+
 `python -m flurka_export.bench.worker` runs `run_group` in a fresh process per group, so each group starts
 from a clean allocator and thread pool; `--in-process` runs it in the caller.
 """
@@ -7,12 +9,13 @@ from a clean allocator and thread pool; `--in-process` runs it in the caller.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
+from ..runtimes import BenchRequest, TimedCall, runtime_of_variant
 from .memory import host_peak_of, measure_cuda_peak
 from .settings import BenchSettings, model_config
-from .timing import SPREAD_LIMIT, set_torch_threads, time_fn
+from .timing import SPREAD_LIMIT, time_fn
 
 
 @dataclasses.dataclass
@@ -39,93 +42,29 @@ class BenchResult:
             self.unstable = self.spread > SPREAD_LIMIT
 
 
-@dataclasses.dataclass
-class _Target:
-    """How to run one runtime on given inputs: the timed call, its sync, and its one-call peak memory."""
-
-    make_fn: Callable[[dict[str, Any]], Callable[[], Any]]
-    peak_mb: Callable[[dict[str, Any]], float | None]
-    sync: Callable[[], Any] = lambda: None
-
-
-def _torch_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
-    import torch
-
-    from ..models import load_pretrained
-
-    set_torch_threads(settings.threads)
-    device = "cuda" if runtime == "torch-cuda" else "cpu"
-    model = load_pretrained(paths["checkpoint"]).to(device).eval()
-
-    def make_fn(feeds: dict[str, Any]) -> Callable[[], Any]:
-        args = [torch.from_numpy(feeds[k]).to(device) for k in ("input_ids", "attention_mask")]
-
-        def fn() -> Any:
-            with torch.inference_mode():
-                return model(*args)
-        return fn
-
-    def peak_mb(feeds: dict[str, Any]) -> float | None:
-        fn = make_fn(feeds)
-        if device == "cpu":
-            return host_peak_of(fn, release=fn)  # the first call pays one-time costs, the second is measured
-        fn()
-        with measure_cuda_peak() as peak:
-            fn()
-        return peak.mb
-
-    return _Target(make_fn, peak_mb, torch.cuda.synchronize if device == "cuda" else (lambda: None))
-
-
-def _ort_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
-    from ..runtimes.ort_runner import make_session
+def bench_request(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> BenchRequest:
+    """The request for one row: 'ort-cpu+int8' -> the ort-cpu variant running the int8 ONNX file."""
     from .variants import onnx_for, split_runtime
 
-    device = split_runtime(runtime)[0]  # "ort-cpu+int8" -> ort-cpu running the int8 variant
-    onnx_path = onnx_for(paths, runtime)
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "ort-cuda" else [
-        "CPUExecutionProvider"]
-    sess = make_session(onnx_path, providers=providers, threads=settings.threads)
-    # Memory is measured on a second session without the CPU arena: an arena keeps what one call used and
-    # serves the next call from it, so the RSS peak of a call would read 0 MB once the arena is grown.
-    plain = _session_without_arena(onnx_path, settings.threads) if device == "ort-cpu" else None
-
-    def peak_mb(feeds: dict[str, Any]) -> float | None:
-        if plain is None:
-            return None  # device memory of ORT CUDA is not visible from here
-        call = lambda: plain.run(None, feeds)  # noqa: E731
-        return host_peak_of(call, release=call)  # the first call pays one-time costs, the second is measured
-
-    return _Target(lambda feeds: (lambda: sess.run(None, feeds)), peak_mb)
+    return BenchRequest(variant=split_runtime(runtime)[0], files=paths,
+                        onnx_path=onnx_for(paths, runtime) if "onnx" in paths else None, threads=settings.threads,
+                        plugin=settings.plugin, batch=settings.batch, seq_lens=tuple(settings.seq_lens))
 
 
-def _session_without_arena(onnx_path: str, threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.enable_cpu_mem_arena = False
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(onnx_path, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
-def _trt_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
-    from ..trt import make_trt_runner
-
-    runner = make_trt_runner(engine=paths["plan"], plugin=settings.plugin)
-    runner.activate()
-    return _Target(lambda feeds: (lambda: runner.infer(feeds)), lambda feeds: None)  # device memory: not visible
-
-
-def make_target(settings: BenchSettings, runtime: str, paths: dict[str, str]) -> _Target:
-    if runtime.startswith("torch"):
-        return _torch_target(settings, runtime, paths)
-    if runtime.startswith("ort"):
-        return _ort_target(settings, runtime, paths)
-    if runtime == "trt":
-        return _trt_target(settings, runtime, paths)
-    raise ValueError(f"unknown runtime {runtime!r}")
+def peak_mb(target: TimedCall, feeds: dict[str, Any]) -> float | None:
+    """Peak MB of one call above the loaded model, where the runtime says it shows; the first call pays
+    one-time costs, the second is measured."""
+    if target.memory is None:
+        return None
+    call = (target.make_memory_call or target.make_call)(feeds)
+    if target.memory == "host":
+        return host_peak_of(call, release=call)
+    if target.memory == "cuda":
+        call()
+        with measure_cuda_peak() as peak:
+            call()
+        return peak.mb
+    raise ValueError(f"unknown memory kind {target.memory!r}; allowed: host, cuda, None")
 
 
 def run_group(settings: BenchSettings, kind: str, runtime: str, paths: dict[str, str]) -> Iterator[BenchResult]:
@@ -135,12 +74,13 @@ def run_group(settings: BenchSettings, kind: str, runtime: str, paths: dict[str,
     then `iters` timed calls."""
     from ..parity.inputs import make_inputs
 
+    request = bench_request(settings, runtime, paths)
     config = model_config(settings, kind)
-    target = make_target(settings, runtime, paths)
+    target = runtime_of_variant(request.variant).timed_call(request)
     for n in sorted(settings.seq_lens):
         feeds = make_inputs(config, (settings.batch, n), seed=settings.seed, pad=False)
-        peak = target.peak_mb(feeds)
-        t = time_fn(target.make_fn(feeds), iters=settings.iters, warmup=settings.warmup, sync=target.sync)
+        peak = peak_mb(target, feeds)
+        t = time_fn(target.make_call(feeds), iters=settings.iters, warmup=settings.warmup, sync=target.sync)
         b = settings.batch
         yield BenchResult(kind, runtime, n, b, t.p50, t.p90, t.p99, t.mean, b / t.mean * 1e3, b * n / t.mean * 1e3,
                           None if peak is None else round(peak, 2))

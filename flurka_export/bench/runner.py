@@ -51,40 +51,28 @@ def resolve_runtimes(families: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Path) -> dict[str, str]:
-    """Build the model (fresh weights), save the checkpoint, export ONNX (and the engine) as the runtimes need."""
+    """Build the model (fresh weights), save the checkpoint, export ONNX and let each runtime build what it
+    needs from it (TensorRT: the engine)."""
     from ..export import export_onnx
     from ..models import build_model, save_pretrained
-    from .variants import prepare_variants
+    from ..runtimes import RuntimeUnavailable, runtime_of_variant
+    from .measure import bench_request
+    from .variants import prepare_variants, split_runtime
 
     model = build_model(model_config(settings, kind))
-    ckpt = save_pretrained(model, workdir / f"{kind}-ckpt")
-    paths = {"checkpoint": str(ckpt)}
-    if any(r.startswith("ort") or r == "trt" for r in runtimes):
+    paths = {"checkpoint": str(save_pretrained(model, workdir / f"{kind}-ckpt"))}
+    first_row: dict[Any, str] = {}  # each runtime and its first row
+    for row in runtimes:
+        first_row.setdefault(runtime_of_variant(split_runtime(row)[0]), row)
+    if any("onnx" in target.bench_needs for target in first_row):
         paths["onnx"] = str(export_onnx(model, workdir / f"{kind}.onnx"))
         paths.update(prepare_variants(paths["onnx"], settings.variants))
-    if "trt" in runtimes:
-        paths["plan"] = str(_build_engine(Path(paths["onnx"]), workdir / f"{kind}.plan", settings))
+    for target, row in first_row.items():
+        try:
+            paths.update(target.prepare_bench(bench_request(settings, row, paths), str(workdir)))
+        except RuntimeUnavailable as e:
+            raise BenchError(str(e)) from None
     return paths
-
-
-def _build_engine(onnx_path: Path, plan: Path, settings: BenchSettings) -> Path:
-    """The project's TensorRT builder: plugin loaded and enforced (no silent fallback to the function body),
-    one profile from the smallest to the largest benchmarked N at the benchmark's batch."""
-    from ..onnx_io import load_onnx, save_model
-    from ..passes.prepare_trt import prepare_for_tensorrt
-    from ..trt.engine import build_engine
-
-    # plugin_namespace/plugin_version on the nodes: TensorRT before 10.10 (no plugin override) picks the plugin too.
-    prepared = onnx_path.with_name(onnx_path.stem + ".trt.onnx")
-    save_model(prepare_for_tensorrt(load_onnx(onnx_path))[0], prepared)
-    b, lo, hi = settings.batch, min(settings.seq_lens), max(settings.seq_lens)
-    spec = f"1x{lo},{b}x{hi},{b}x{hi}"
-    try:
-        build_engine(prepared, plan, plugin=settings.plugin, shapes={"input_ids": spec, "attention_mask": spec},
-                     max_batch=b)
-    except RuntimeError as e:  # plugin missing or not used, build failure: one line, not a traceback
-        raise BenchError(f"TensorRT engine from {onnx_path.name}: {e}") from None
-    return plan
 
 
 def _run_subprocess(settings: BenchSettings, kind: str, runtime: str, paths: dict[str, str],
@@ -139,18 +127,17 @@ def environment(load_at_start: float | None) -> dict[str, Any]:
 
 
 def _usable_runtimes(settings: BenchSettings) -> tuple[list[str], dict[str, str]]:
-    from .variants import expand_runtimes
+    from ..runtimes import runtime_of_variant
+    from .measure import bench_request
+    from .variants import expand_runtimes, split_runtime
 
     runtimes, skipped = resolve_runtimes(settings.runtimes)
     runtimes = expand_runtimes(runtimes, settings.variants)
-    if "trt" in runtimes:
-        from ..trt.plugin import PluginNotFound, find_plugin
-
-        try:
-            find_plugin(settings.plugin)
-        except PluginNotFound as e:
-            runtimes.remove("trt")
-            skipped["trt"] = str(e)
+    for row in list(runtimes):
+        why = runtime_of_variant(split_runtime(row)[0]).cannot_bench(bench_request(settings, row, {}))
+        if why:
+            runtimes.remove(row)
+            skipped[row] = why
     if not runtimes:
         raise BenchError("no runtime to benchmark: " + "; ".join(f"{r}: {why}" for r, why in skipped.items()))
     return runtimes, skipped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..runtimes import runtime_names
 from .timing import default_threads
 
 
@@ -11,7 +12,7 @@ from .timing import default_threads
 class BenchSettings:
     kinds: list[str]
     seq_lens: list[int]
-    runtimes: list[str] = dataclasses.field(default_factory=lambda: ["torch", "ort", "trt"])
+    runtimes: list[str] = dataclasses.field(default_factory=lambda: list(runtime_names()))
     batch: int = 1
     layers: int = 2
     hidden: int = 256
@@ -38,7 +39,7 @@ class BenchSettings:
         if not self.seq_lens or any(_not_int(n) or n < 1 for n in self.seq_lens):
             raise ValueError(f"--seq-lens must be positive integers, not {self.seq_lens}")
         if not self.runtimes:
-            raise ValueError("--runtimes is empty: pick from torch, ort, trt")
+            raise ValueError(f"--runtimes is empty: pick from {', '.join(runtime_names())}")
         for name, low in (("iters", 1), ("warmup", 0), ("batch", 1), ("layers", 1), ("hidden", 1), ("heads", 1),
                           ("low_rank", 1), ("num_features", 1)):
             value = getattr(self, name)

@@ -1,5 +1,6 @@
 """`bench --variants fp32,optimized,int8`: the same exported model prepared as `flurka-export optimize`
-would, each variant benchmarked as its own ONNX Runtime row ("ort-cpu+int8") in the same run.
+would, each variant benchmarked as its own row ("ort-cpu+int8") of the runtimes that run them
+(`Runtime.onnx_variants`) in the same run.
 
 fp32: the exported file as is; optimized: ORT transformer fusions (level all); int8: fusions then dynamic
 int8 of the MatMul/Gemm weights. Variants apply to ONNX Runtime only; torch and TensorRT rows are fp32.
@@ -28,14 +29,17 @@ def split_runtime(runtime: str) -> tuple[str, str]:
 
 
 def expand_runtimes(runtimes: list[str], variants: list[str]) -> list[str]:
-    """One ORT runtime per variant (fp32 keeps the plain name); other runtimes unchanged."""
+    """One row per variant for runtimes that run ONNX variants (fp32 keeps the plain name); others unchanged."""
+    from ..runtimes import runtime_of_variant
+
     out = []
-    for rt in runtimes:
-        if rt.startswith("ort"):
+    takes_variants = [runtime_of_variant(rt).onnx_variants for rt in runtimes]
+    for rt, takes in zip(runtimes, takes_variants, strict=True):
+        if takes:
             out += [rt if v == "fp32" else f"{rt}{SEP}{v}" for v in variants]
         else:
             out.append(rt)
-    if variants != ["fp32"] and not any(r.startswith("ort") for r in runtimes):
+    if variants != ["fp32"] and not any(takes_variants):
         raise ValueError("--variants other than fp32 need an ONNX Runtime runtime (--runtimes ort)")
     return out
 
@@ -65,9 +69,8 @@ def ratio_lines(results: list[dict[str, Any]]) -> list[str]:
     """'flurka-elu ort-cpu N=4096: optimized 1.02x, int8 2.31x faster than fp32 (p50, same run)'."""
     by_key: dict[tuple[str, str, int], dict[str, float]] = {}
     for r in results:
-        base, variant = split_runtime(r["runtime"])
-        if base.startswith("ort"):
-            by_key.setdefault((r["kind"], base, r["seq_len"]), {})[variant] = r["p50_ms"]
+        base, variant = split_runtime(r["runtime"])  # rows without variants stay alone and give no line
+        by_key.setdefault((r["kind"], base, r["seq_len"]), {})[variant] = r["p50_ms"]
     lines = []
     for (kind, base, n), p50 in sorted(by_key.items()):
         if "fp32" in p50 and len(p50) > 1:

@@ -1,12 +1,14 @@
 """The interface every runtime implements; verify, bench, deploy and the CLI see runtimes only through it.
 
 Adding a runtime = one module with a `Runtime` subclass, listed in `runtimes/registry.py`, plus its tests.
+Variants (the devices bench times separately) are named `<name>` or `<name>-<device>`.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 
@@ -23,6 +25,36 @@ class RunRequest:
     plugin: str | None = None  # TensorRT plugin library
     build_engine: bool = False
     providers: list[str] | None = None
+
+
+@dataclasses.dataclass
+class BenchRequest:
+    """What `bench` hands a runtime to time: one variant, the model's files and the run's options."""
+
+    variant: str  # one of variants(): "torch-cpu", "ort-cuda", "trt"
+    files: dict[str, str]  # "checkpoint", "onnx" and what prepare_bench added ("plan")
+    onnx_path: str | None = None  # the ONNX file of this row (an optimized or int8 variant for ort)
+    threads: int | None = None  # intra-op threads, the same for every runtime
+    plugin: str | None = None  # TensorRT plugin library
+    batch: int = 1
+    seq_lens: tuple[int, ...] = ()
+
+
+def _no_sync() -> None:
+    return None
+
+
+@dataclasses.dataclass
+class TimedCall:
+    """How bench times one runtime: `make_call(feeds)` gives the timed call, `sync` waits for the device.
+
+    memory: where one call's peak memory shows ("host" RSS, "cuda" torch allocator, None: not visible here);
+    `make_memory_call` gives the call to measure it on when that is not the timed one."""
+
+    make_call: Callable[[dict[str, Any]], Callable[[], Any]]
+    sync: Callable[[], Any] = _no_sync
+    memory: str | None = None
+    make_memory_call: Callable[[dict[str, Any]], Callable[[], Any]] | None = None
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -55,3 +87,19 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def make_runner(self, request: RunRequest) -> Any:
         """A Polygraphy runner (BaseRunner). Raises RuntimeUnavailable with the reason when it cannot."""
+
+    # -- bench: what a row needs, how it is prepared and timed ---------------------------------------------
+    bench_needs: tuple[str, ...] = ("onnx",)  # files bench must make first: "checkpoint" and/or "onnx"
+    onnx_variants: bool = False  # runs `bench --variants` (optimized, int8 ONNX files) as rows of its own
+
+    def cannot_bench(self, request: BenchRequest) -> str | None:
+        """None when bench can time this runtime with these options, else one sentence saying why not."""
+        return None
+
+    def prepare_bench(self, request: BenchRequest, workdir: str) -> dict[str, str]:
+        """Files this runtime builds from the exported model before timing (an engine); added to files."""
+        return {}
+
+    @abc.abstractmethod
+    def timed_call(self, request: BenchRequest) -> TimedCall:
+        """Load the model for `request.variant` once and say how to time one call on it."""

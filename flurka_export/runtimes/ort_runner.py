@@ -18,11 +18,13 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
 
 
-def make_session(model: str | os.PathLike | bytes, providers: list[str] | None = None, threads: int | None = None):  # noqa: ANN201
+def make_session(model: str | os.PathLike | bytes, providers: list[str] | None = None, threads: int | None = None,  # noqa: ANN201
+                 arena: bool = True):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: constant-folding notes on fp16 are not actionable
+    opts.enable_cpu_mem_arena = arena
     if threads:
         opts.intra_op_num_threads = threads
     src = model if isinstance(model, bytes) else str(model)

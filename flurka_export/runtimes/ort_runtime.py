@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RunRequest, Runtime, RuntimeUnavailable
+from .base import BenchRequest, RunRequest, Runtime, RuntimeUnavailable, TimedCall
 
 # ONNX Runtime's CPU provider has no bfloat16 kernels for the elementwise and matmul ops of a
 # transformer (session creation fails with "Could not find an implementation for Add(14)").
@@ -15,6 +15,7 @@ BF16_CPU_REASON = ("ONNX Runtime's CPU provider cannot run bf16 models (no bfloa
 class OrtRuntime(Runtime):
     name = "ort"
     description = "ONNX Runtime (FlurkaAttention through its function body)"
+    onnx_variants = True
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -55,3 +56,17 @@ class OrtRuntime(Runtime):
         if source is None:
             raise RuntimeUnavailable("ONNX Runtime needs an ONNX model")
         return make_ort_runner(source, request.providers)
+
+    def timed_call(self, request: BenchRequest) -> TimedCall:
+        from .ort_runner import make_session
+
+        cpu = ["CPUExecutionProvider"]
+        providers = ["CUDAExecutionProvider", *cpu] if request.variant == "ort-cuda" else cpu
+        sess = make_session(request.onnx_path, providers=providers, threads=request.threads)
+        timed = lambda feeds: (lambda: sess.run(None, feeds))  # noqa: E731
+        if request.variant == "ort-cuda":
+            return TimedCall(timed)  # device memory of ORT CUDA is not visible from here
+        # Memory is measured on a second session without the CPU arena: an arena keeps what one call used and
+        # serves the next call from it, so the RSS peak of a call would read 0 MB once the arena is grown.
+        plain = make_session(request.onnx_path, providers=cpu, threads=request.threads, arena=False)
+        return TimedCall(timed, memory="host", make_memory_call=lambda feeds: (lambda: plain.run(None, feeds)))

@@ -29,3 +29,11 @@ def parse_runtime_list(text: str | None, option: str = "--runtimes") -> tuple[st
         if item not in _RUNTIMES:
             raise ValueError(f"{option}: unknown runtime {item!r}; allowed: {', '.join(_RUNTIMES)}")
     return items
+
+
+def runtime_of_variant(variant: str) -> Runtime:
+    """'ort-cuda' -> the ort runtime; 'trt' -> trt (variants are named `<runtime>` or `<runtime>-<device>`)."""
+    for name, runtime in _RUNTIMES.items():
+        if variant == name or variant.startswith(name + "-"):
+            return runtime
+    raise ValueError(f"unknown runtime {variant!r}; allowed: {', '.join(_RUNTIMES)} and their variants")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RunRequest, Runtime, RuntimeUnavailable
+from .base import BenchRequest, RunRequest, Runtime, RuntimeUnavailable, TimedCall
 
 
 class TrtRuntime(Runtime):
@@ -33,3 +33,42 @@ class TrtRuntime(Runtime):
                                    onnx_path=request.onnx_path if request.build_engine else None)
         except RuntimeError as e:
             raise RuntimeUnavailable(str(e)) from None
+
+    def cannot_bench(self, request: BenchRequest) -> str | None:
+        from ..trt.plugin import PluginNotFound, find_plugin
+
+        try:
+            find_plugin(request.plugin)
+        except PluginNotFound as e:
+            return str(e)
+        return None
+
+    def prepare_bench(self, request: BenchRequest, workdir: str) -> dict[str, str]:
+        """The engine, built by the project's builder with the plugin enforced (no silent fallback to the
+        function body); one profile from the smallest to the largest benchmarked N at the bench's batch."""
+        from pathlib import Path
+
+        from ..onnx_io import load_onnx, save_model
+        from ..passes.prepare_trt import prepare_for_tensorrt
+        from ..trt.engine import build_engine
+
+        onnx_path = Path(request.files["onnx"])
+        plan = Path(workdir) / f"{onnx_path.stem}.plan"
+        # plugin_namespace/plugin_version on the nodes: TensorRT before 10.10 (no plugin override) picks it too.
+        prepared = onnx_path.with_name(onnx_path.stem + ".trt.onnx")
+        save_model(prepare_for_tensorrt(load_onnx(onnx_path))[0], prepared)
+        b, lo, hi = request.batch, min(request.seq_lens), max(request.seq_lens)
+        spec = f"1x{lo},{b}x{hi},{b}x{hi}"
+        try:
+            build_engine(prepared, plan, plugin=request.plugin,
+                         shapes={"input_ids": spec, "attention_mask": spec}, max_batch=b)
+        except RuntimeError as e:  # plugin missing or not used, build failure: one line, not a traceback
+            raise RuntimeUnavailable(f"TensorRT engine from {onnx_path.name}: {e}") from None
+        return {"plan": str(plan)}
+
+    def timed_call(self, request: BenchRequest) -> TimedCall:
+        from ..trt.runner import make_trt_runner
+
+        runner = make_trt_runner(engine=request.files["plan"], plugin=request.plugin)
+        runner.activate()
+        return TimedCall(lambda feeds: (lambda: runner.infer(feeds)))  # device memory: not visible from here

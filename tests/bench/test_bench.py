@@ -123,9 +123,10 @@ def test_trt_engine_build_uses_prepared_model_and_bench_profile(monkeypatch, tmp
     import onnx
 
     import flurka_export.trt.engine as engine
-    from flurka_export.bench.runner import _build_engine
+    from flurka_export.bench.measure import bench_request
     from flurka_export.export import export_onnx
     from flurka_export.models import FlurkaConfig, build_model
+    from flurka_export.runtimes import get_runtime
 
     calls = {}
 
@@ -138,7 +139,8 @@ def test_trt_engine_build_uses_prepared_model_and_bench_profile(monkeypatch, tmp
                                      low_rank=8, max_seq_len=64, vocab_size=100))
     src = export_onnx(model, tmp_path / "m.onnx")
     settings = BenchSettings(kinds=["flurka-relu"], seq_lens=[16, 64], batch=2, plugin="lib.so")
-    assert _build_engine(src, tmp_path / "m.plan", settings).read_bytes() == b"plan"
+    files = get_runtime("trt").prepare_bench(bench_request(settings, "trt", {"onnx": str(src)}), str(tmp_path))
+    assert files == {"plan": str(tmp_path / "m.plan")} and (tmp_path / "m.plan").read_bytes() == b"plan"
     assert calls["plugin"] == "lib.so" and calls["max_batch"] == 2
     assert calls["shapes"] == {"input_ids": "1x16,2x64,2x64", "attention_mask": "1x16,2x64,2x64"}
     nodes = [n for n in onnx.load(str(calls["path"])).graph.node if n.op_type == "FlurkaAttention"]
