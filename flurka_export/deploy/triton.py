@@ -71,7 +71,8 @@ def onnx_io(path: str | os.PathLike | onnx.ModelProto) -> tuple[list[TensorSpec]
     return inputs, outputs, has_flurka
 
 
-def _onnx_external_files(path: Path, model: onnx.ModelProto) -> list[str]:
+def onnx_external_files(path: Path, model: onnx.ModelProto) -> list[str]:
+    """The external-data files `model` (read from `path`) refers to, each checked to be beside it."""
     files = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
     for f in sorted(files):
         if not (path.parent / f).is_file():
@@ -128,7 +129,8 @@ def check_version(model_dir: Path, version: int | None, overwrite: bool) -> int:
     return version
 
 
-def _check_same_or_overwrite(path: Path, data: bytes, overwrite: bool) -> None:
+def check_same_or_overwrite(path: Path, data: bytes, overwrite: bool) -> None:
+    """A shared file of a model directory (config.pbtxt) may be rewritten only with the same bytes or `overwrite`."""
     if path.exists() and not overwrite and path.read_bytes() != data:
         raise DeployError(f"{path} exists and differs from what this model needs (its inputs, outputs, batching "
                           "or plugin changed): pass --overwrite to replace it, or deploy under another --name")
@@ -307,7 +309,7 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
     else:
         inputs, outputs, has_flurka = onnx_io(proto)
         _check_bodies(model, proto)
-        external = _onnx_external_files(model, proto)
+        external = onnx_external_files(model, proto)
     if max_batch > 0:
         fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
         if fixed:
@@ -331,7 +333,7 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
     if plugin:
         shared[PLUGIN_NAME] = Path(plugin).read_bytes()
     for fname, data in shared.items():
-        _check_same_or_overwrite(model_dir / fname, data, overwrite)
+        check_same_or_overwrite(model_dir / fname, data, overwrite)
     with atomic_path(model_dir, is_dir=True, overwrite=True) as tmp:  # merges: other versions and files stay
         for fname, data in shared.items():
             (tmp / fname).write_bytes(data)

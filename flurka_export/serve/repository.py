@@ -2,22 +2,32 @@
 Runtime inside the backend) and REPO/NAME/V/model.onnx (+ external data).
 
 This is what `flurka-export serve` runs on the bundled Triton server and what `deploy triton --backend python`
-writes. Safety: a new model directory appears only complete; in an existing one, only a new version directory
-is added (an existing version needs `overwrite`), and config.pbtxt is replaced only when it says the same or
-with `overwrite`. Nothing the call did not create is deleted.
+writes. Safety, the same as `deploy triton`'s: a new model directory appears only complete; in an existing one,
+a new version directory is added (an existing version needs `overwrite`, and then only the files written here
+are replaced), and config.pbtxt is replaced only when it says the same or with `overwrite`. Nothing the call
+did not create is deleted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
-from ..deploy.triton import DeployError, TensorSpec, onnx_io
+import onnx
+
+from ..deploy.triton import (
+    DeployError,
+    TensorSpec,
+    check_same_or_overwrite,
+    check_version,
+    onnx_external_files,
+    onnx_io,
+)
+from ..onnx_io import load_onnx
+from ..utils import atomic_path
 
 MODEL_FILE = "model.onnx"
 
@@ -33,13 +43,13 @@ class ModelFacts:
     pad_across_lengths: bool
 
 
-def model_facts(path: str | os.PathLike) -> ModelFacts:
+def model_facts(path: str | os.PathLike | onnx.ModelProto) -> ModelFacts:
     """Read the flurka.* metadata. Padding never changes the logits of the softmax, linformer and flurka-*
     kinds (padded keys are masked before attention and the low-rank projection); kernel-* kinds attend over
     every key position, and checkpoints that ignore the mask change with padding, so those are not padded."""
-    from ..onnx_io import exported_config, exported_max_seq_len, load_onnx
+    from ..onnx_io import exported_config, exported_max_seq_len
 
-    model = load_onnx(path, load_external_data=False)
+    model = path if isinstance(path, onnx.ModelProto) else load_onnx(path, load_external_data=False)
     config = exported_config(model)
     if config is None:
         return ModelFacts(None, None, None, None, pad_across_lengths=False)
@@ -92,22 +102,6 @@ def _check(model: Path, name: str, max_batch: int, instances: int, threads: int,
         raise DeployError("--max-batch and --instances must be >= 1, --threads and --max-queue-delay-us >= 0")
 
 
-def _external_files(model: Path) -> list[str]:
-    from ..onnx_io import load_onnx
-
-    proto = load_onnx(model, load_external_data=False)
-    files = sorted({e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"})
-    for f in files:
-        if not (model.parent / f).is_file():
-            raise DeployError(f"{model} refers to external data {f}, which is not beside it")
-    return files
-
-
-def _next_version(model_dir: Path) -> int:
-    used = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] if model_dir.is_dir() else []
-    return max(used, default=0) + 1
-
-
 def _fill_version(version_dir: Path, model: Path, external: list[str], link: bool) -> None:
     version_dir.mkdir()
     (version_dir / "model.py").write_text(model_py_source())
@@ -126,59 +120,19 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
     """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory."""
     model, repo = Path(model), Path(repo)
     _check(model, name, max_batch, instances, threads, max_queue_delay_us)
-    inputs, outputs, _ = onnx_io(model)
+    proto = load_onnx(model, load_external_data=False)  # read once: I/O, metadata, external data
+    inputs, outputs, _ = onnx_io(proto)
     fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
     if fixed:
         raise DeployError(f"dynamic batching needs a dynamic first (batch) dimension; {', '.join(fixed)} has none")
-    facts = model_facts(model)
-    external = _external_files(model)
+    facts = model_facts(proto)
+    external = onnx_external_files(model, proto)
     text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
                                max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)
     model_dir = repo / name
-    version = version if version is not None else _next_version(model_dir)
-    if version < 1:
-        raise DeployError(f"--version must be >= 1, got {version}")
-    if not model_dir.exists():
-        return _write_new_model_dir(model_dir, text, version, model, external, link_model)
-    return _add_version(model_dir, text, version, model, external, link_model, overwrite)
-
-
-def _write_new_model_dir(model_dir: Path, text: str, version: int, model: Path, external: list[str],
-                         link: bool) -> Path:
-    created_repo = not model_dir.parent.exists()
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-    try:
+    version = check_version(model_dir, version, overwrite)
+    check_same_or_overwrite(model_dir / "config.pbtxt", text.encode(), overwrite)
+    with atomic_path(model_dir, is_dir=True, overwrite=True) as tmp:  # merges: other versions and files stay
         (tmp / "config.pbtxt").write_text(text)
-        _fill_version(tmp / str(version), model, external, link)
-        os.rename(tmp, model_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created_repo:
-            with contextlib.suppress(OSError):
-                model_dir.parent.rmdir()  # only if still empty
-        raise
+        _fill_version(tmp / str(version), model, external, link_model)
     return model_dir / str(version)
-
-
-def _add_version(model_dir: Path, text: str, version: int, model: Path, external: list[str], link: bool,
-                 overwrite: bool) -> Path:
-    config = model_dir / "config.pbtxt"
-    if config.exists() and config.read_text() != text and not overwrite:
-        raise DeployError(f"{config} exists with other settings (backend, inputs or batching); pass --overwrite "
-                          "to replace it, or use another --name")
-    target = model_dir / str(version)
-    if target.exists() and not overwrite:
-        raise DeployError(f"{target} exists; pass --overwrite to replace version {version}, or pick another --version")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
-    try:
-        _fill_version(tmp / "v", model, external, link)
-        tmp_config = tmp / "config.pbtxt"
-        tmp_config.write_text(text)
-        if target.exists():  # --overwrite of this version only
-            shutil.rmtree(target)
-        os.rename(tmp / "v", target)
-        os.replace(tmp_config, config)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target

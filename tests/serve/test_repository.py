@@ -10,6 +10,7 @@ import pytest
 from flurka_export.cli import main
 from flurka_export.deploy.triton import DeployError
 from flurka_export.serve.repository import model_facts, write_python_repository
+from flurka_export.utils import OutputError
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 from google.protobuf import text_format  # noqa: E402
@@ -69,13 +70,16 @@ def test_versions_are_added_never_replaced_without_overwrite(flurka_mlm, kernel_
     (repo / "other" / "keep.txt").write_text("x")
     assert write_python_repository(flurka_mlm, repo, "fl") == repo / "fl" / "1"
     assert write_python_repository(flurka_mlm, repo, "fl") == repo / "fl" / "2"
-    with pytest.raises(DeployError, match="fl/1 exists; pass --overwrite"):
+    with pytest.raises(DeployError, match="fl/1 already exists; pick another --version"):
         write_python_repository(flurka_mlm, repo, "fl", version=1)
-    with pytest.raises(DeployError, match="config.pbtxt exists with other settings"):
+    with pytest.raises(DeployError, match="config.pbtxt exists and differs"):
         write_python_repository(kernel_mlm, repo, "fl")
     (repo / "fl" / "1" / "notes.txt").write_text("mine")
+    (repo / "fl" / "1" / "model.onnx").write_text("stale")
     write_python_repository(flurka_mlm, repo, "fl", version=1, overwrite=True)
-    assert not (repo / "fl" / "1" / "notes.txt").exists() and (repo / "fl" / "2").is_dir()
+    # --overwrite replaces the files this writes, and only those: the user's notes stay
+    assert (repo / "fl" / "1" / "notes.txt").read_text() == "mine" and (repo / "fl" / "2").is_dir()
+    assert (repo / "fl" / "1" / "model.onnx").read_bytes() == flurka_mlm.read_bytes()
     assert (repo / "other" / "keep.txt").read_text() == "x"
     assert sorted(p.name for p in (repo / "fl").iterdir()) == ["1", "2", "config.pbtxt"]  # no temporary left
 
@@ -85,11 +89,11 @@ def test_failed_write_leaves_nothing(flurka_mlm, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(shutil, "copyfile", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="cannot write .*/repo/fl: disk full"):
         write_python_repository(flurka_mlm, tmp_path / "repo", "fl")
     assert not (tmp_path / "repo").exists()  # not even the repository directory it created
     (tmp_path / "repo" / "fl").mkdir(parents=True)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         write_python_repository(flurka_mlm, tmp_path / "repo", "fl")
     assert list((tmp_path / "repo" / "fl").iterdir()) == []
 
