@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -58,27 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    min_len = args.min_len or max(1, args.max_len // 4)
-
-    t0 = time.monotonic()
-    data = listops.make_splits(args.train_size, args.val_size, args.test_size, min_len=min_len,
-                               max_len=args.max_len, seed=args.seed)
-    print(f"ListOps: {len(data['train'])} train / {len(data['validation'])} validation / {len(data['test'])} test, "
-          f"lengths {min_len}..{args.max_len} tokens, generated in {time.monotonic() - t0:.1f} s")
-
-    results: dict = {"args": vars(args)}
-    bs = args.batch_size
-    # Padding to multiples of 64 keeps the number of distinct shapes small (steady memory, cached kernels).
-    n_max = args.max_len + 1
-    val = lambda: data["validation"].batches(bs, bucket=True, max_seq_len=n_max, pad_to_multiple=64)  # noqa: E731
-    test = lambda: data["test"].batches(bs, bucket=True, max_seq_len=n_max, pad_to_multiple=64)  # noqa: E731
+def _initial_model(args: argparse.Namespace, test: Callable, results: dict) -> torch.nn.Module:
+    """A fresh model, or --convert-from's checkpoint converted to --attention (its accuracies recorded)."""
     if args.convert_from:
         source = load_pretrained(args.convert_from)
         if source.config.max_seq_len < args.max_len + 1:
@@ -103,25 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
                               max_seq_len=args.max_len + 1, num_features=args.num_features,
                               vocab_size=len(listops.VOCAB), num_labels=listops.NUM_CLASSES, seed=args.seed)
         model = build_model(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {model.config.attention}, {model.config.num_layers} layers, hidden {model.config.hidden_size}, "
-          f"{model.config.num_heads} heads, k={model.config.low_rank}, N_max={model.config.max_seq_len}, "
-          f"{n_params / 1e3:.0f}k parameters; training {args.minutes} min on {torch.get_num_threads()} threads")
+    return model
 
-    ckpt = out / "checkpoint"
-    result = train_classifier(
-        model,
-        lambda epoch: data["train"].batches(bs, shuffle=True, seed=args.seed * 1000 + epoch, bucket=True,
-                                            max_seq_len=n_max, pad_to_multiple=64),
-        val, minutes=args.minutes, max_steps=args.max_steps, lr=args.lr, eval_every_minutes=args.eval_every,
-        save_dir=ckpt, progress=not args.no_progress,
-    )
-    results["history"] = result.history
-    results["best_val_accuracy"] = result.best_val_acc
-    results["steps"] = result.steps
-    print(f"trained {result.steps} steps in {result.minutes:.1f} min; best validation accuracy "
-          f"{result.best_val_acc:.4f} at step {result.best_step}; checkpoint {ckpt}")
 
+def _test(args: argparse.Namespace, ckpt: Path, out: Path, test: Callable, results: dict) -> None:
+    """Test accuracy of the best checkpoint: in PyTorch only (--no-onnx), else exported and compared in ONNX
+    Runtime, and with --int8 also the int8 model."""
     if args.no_onnx:
         best = load_pretrained(ckpt)
         results["test_accuracy_torch"] = accuracy(best, test())
@@ -143,6 +112,50 @@ def main(argv: list[str] | None = None) -> dict:
             results.update(test_accuracy_int8=q.int8_accuracy, int8_top1_agreement=q.top1_agreement,
                            int8_max_abs_logit_diff=q.max_abs_logit_diff, onnx_int8=q.int8_path)
             print(q.summary())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    min_len = args.min_len or max(1, args.max_len // 4)
+
+    t0 = time.monotonic()
+    data = listops.make_splits(args.train_size, args.val_size, args.test_size, min_len=min_len,
+                               max_len=args.max_len, seed=args.seed)
+    print(f"ListOps: {len(data['train'])} train / {len(data['validation'])} validation / {len(data['test'])} test, "
+          f"lengths {min_len}..{args.max_len} tokens, generated in {time.monotonic() - t0:.1f} s")
+
+    results: dict = {"args": vars(args)}
+    bs = args.batch_size
+    # Padding to multiples of 64 keeps the number of distinct shapes small (steady memory, cached kernels).
+    n_max = args.max_len + 1
+    val = lambda: data["validation"].batches(bs, bucket=True, max_seq_len=n_max, pad_to_multiple=64)  # noqa: E731
+    test = lambda: data["test"].batches(bs, bucket=True, max_seq_len=n_max, pad_to_multiple=64)  # noqa: E731
+    model = _initial_model(args, test, results)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {model.config.attention}, {model.config.num_layers} layers, hidden {model.config.hidden_size}, "
+          f"{model.config.num_heads} heads, k={model.config.low_rank}, N_max={model.config.max_seq_len}, "
+          f"{n_params / 1e3:.0f}k parameters; training {args.minutes} min on {torch.get_num_threads()} threads")
+
+    ckpt = out / "checkpoint"
+    result = train_classifier(
+        model,
+        lambda epoch: data["train"].batches(bs, shuffle=True, seed=args.seed * 1000 + epoch, bucket=True,
+                                            max_seq_len=n_max, pad_to_multiple=64),
+        val, minutes=args.minutes, max_steps=args.max_steps, lr=args.lr, eval_every_minutes=args.eval_every,
+        save_dir=ckpt, progress=not args.no_progress,
+    )
+    results["history"] = result.history
+    results["best_val_accuracy"] = result.best_val_acc
+    results["steps"] = result.steps
+    print(f"trained {result.steps} steps in {result.minutes:.1f} min; best validation accuracy "
+          f"{result.best_val_acc:.4f} at step {result.best_step}; checkpoint {ckpt}")
+
+    _test(args, ckpt, out, test, results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

@@ -262,6 +262,22 @@ def _check_request(model: Path, name: str, *, is_plan: bool, kind: str, max_batc
             raise DeployError(f"plugin library {plugin} does not exist")
 
 
+def _model_io(model: Path, proto: onnx.ModelProto | None, *, is_plan: bool,
+              plugin: Path | None) -> tuple[list[TensorSpec], list[TensorSpec], bool, str | None]:
+    """(inputs, outputs, has FlurkaAttention, TensorRT version): from the ONNX file when there is one (an ONNX
+    model must carry the op's bodies), else from the plan itself, which needs TensorRT."""
+    trt_version = _tensorrt_version()
+    if proto is not None:
+        if not is_plan:
+            _check_bodies(model, proto)
+        return (*onnx_io(proto), trt_version)
+    if trt_version is None:
+        raise DeployError(f"reading the inputs and outputs of {model} needs TensorRT, which is not installed: "
+                          "pass --onnx with the ONNX file the plan was built from")
+    inputs, outputs, trt_version = plan_io(model, plugin)
+    return inputs, outputs, False, trt_version
+
+
 def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, *, max_batch: int = 0,
                   instances: int = 1, dynamic_batching: bool = False, kind: str | None = None,
                   plugin: str | os.PathLike | None = None, onnx_path: str | os.PathLike | None = None,
@@ -293,23 +309,10 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
 
     from ..onnx_io import exported_max_seq_len, load_onnx
 
-    has_flurka = False
-    trt_version = _tensorrt_version()
-    external: list[str] = []
     onnx_file = onnx_path if is_plan else model  # the ONNX file, read once (weights not loaded)
     proto = load_onnx(onnx_file, load_external_data=False) if onnx_file is not None else None
-    if is_plan:
-        if proto is not None:
-            inputs, outputs, has_flurka = onnx_io(proto)
-        elif trt_version is None:
-            raise DeployError(f"reading the inputs and outputs of {model} needs TensorRT, which is not installed: "
-                              "pass --onnx with the ONNX file the plan was built from")
-        else:
-            inputs, outputs, trt_version = plan_io(model, plugin)
-    else:
-        inputs, outputs, has_flurka = onnx_io(proto)
-        _check_bodies(model, proto)
-        external = onnx_external_files(model, proto)
+    inputs, outputs, has_flurka, trt_version = _model_io(model, proto, is_plan=is_plan, plugin=plugin)
+    external = [] if is_plan else onnx_external_files(model, proto)
     if max_batch > 0:
         fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
         if fixed:

@@ -63,6 +63,57 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, inputs: list[torch
     return float(loss.detach())
 
 
+@dataclasses.dataclass
+class _Progress:
+    """What the loop tracks: steps, the loss since the last validation, the best model so far."""
+
+    eval_every_s: float
+    start: float = dataclasses.field(default_factory=time.monotonic)
+    step: int = 0
+    seen: int = 0
+    loss_sum: float = 0.0
+    loss_n: int = 0
+    best_acc: float = -1.0
+    best_step: int = 0
+    saved: Path | None = None
+    next_eval_s: float = 0.0
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.next_eval_s = self.eval_every_s
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.start
+
+    def add(self, loss: float, examples: int) -> None:
+        self.step += 1
+        self.seen += examples
+        self.loss_sum += loss
+        self.loss_n += 1
+
+    def eval_due(self, every_steps: int | None) -> bool:
+        return self.step % every_steps == 0 if every_steps else self.elapsed_s() >= self.next_eval_s
+
+    def validate(self, model: nn.Module, batches: Iterable[Batch], save_dir: str | Path | None,
+                 log: Callable[[str], Any]) -> None:
+        from ..models import save_pretrained
+
+        acc = accuracy(model, batches)
+        elapsed = self.elapsed_s() / 60.0
+        self.history.append({"minutes": round(elapsed, 3), "step": self.step, "examples": self.seen,
+                             "train_loss": round(self.loss_sum / max(self.loss_n, 1), 4), "val_acc": round(acc, 4)})
+        self.loss_sum, self.loss_n = 0.0, 0
+        mark = ""
+        if acc > self.best_acc:
+            self.best_acc, self.best_step = acc, self.step
+            if save_dir is not None:
+                self.saved = save_pretrained(model, save_dir)
+                mark = " (best, saved)"
+        log(f"[{elapsed:6.2f} min] step {self.step:5d}  train loss {self.history[-1]['train_loss']:.4f}  "
+            f"val acc {acc:.4f}{mark}")
+        self.next_eval_s = self.elapsed_s() + self.eval_every_s
+
+
 def train_classifier(
     model: nn.Module,
     train_batches: Callable[[int], Iterable[Batch]],
@@ -86,62 +137,33 @@ def train_classifier(
     warms up linearly, then follows a cosine over the time budget (to 10%), so a shorter budget
     still ends with a small learning rate.
     """
-    from ..models import save_pretrained
-
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     budget_s = minutes * 60.0
-    start = time.monotonic()
-    history: list[dict[str, float]] = []
-    best_acc, best_step, step, seen = -1.0, 0, 0, 0
-    loss_sum, loss_n = 0.0, 0
-    next_eval_s = eval_every_minutes * 60.0
-    saved: Path | None = None
-
-    def validate() -> None:
-        nonlocal best_acc, best_step, saved, loss_sum, loss_n, next_eval_s
-        acc = accuracy(model, val_batches())
-        elapsed = (time.monotonic() - start) / 60.0
-        history.append({"minutes": round(elapsed, 3), "step": step, "examples": seen,
-                        "train_loss": round(loss_sum / max(loss_n, 1), 4), "val_acc": round(acc, 4)})
-        loss_sum, loss_n = 0.0, 0
-        mark = ""
-        if acc > best_acc:
-            best_acc, best_step = acc, step
-            if save_dir is not None:
-                saved = save_pretrained(model, save_dir)
-                mark = " (best, saved)"
-        log(f"[{elapsed:6.2f} min] step {step:5d}  train loss {history[-1]['train_loss']:.4f}  "
-            f"val acc {acc:.4f}{mark}")
-        next_eval_s = (time.monotonic() - start) + eval_every_minutes * 60.0
-
+    run = _Progress(eval_every_s=eval_every_minutes * 60.0)
     bar = tqdm(total=round(budget_s), unit="s", disable=not progress, desc="train", leave=False, mininterval=2.0)
     model.train()
     epoch, done = 0, False
     while not done:
         for *inputs, labels in train_batches(epoch):
-            elapsed = time.monotonic() - start
-            if elapsed >= budget_s or (max_steps is not None and step >= max_steps):
+            elapsed = run.elapsed_s()
+            if elapsed >= budget_s or (max_steps is not None and run.step >= max_steps):
                 done = True
                 break
-            scale = _lr_scale(step, warmup_steps, min(elapsed / budget_s, 1.0))
-            loss_sum += _train_step(model, opt, inputs, labels, lr * scale, grad_clip)
-            step += 1
-            seen += len(labels)
-            loss_n += 1
-            bar.n = min(round(time.monotonic() - start), bar.total)
-            bar.set_postfix(step=step, loss=f"{loss_sum / loss_n:.3f}", best=f"{max(best_acc, 0):.3f}", refresh=False)
+            scale = _lr_scale(run.step, warmup_steps, min(elapsed / budget_s, 1.0))
+            run.add(_train_step(model, opt, inputs, labels, lr * scale, grad_clip), len(labels))
+            bar.n = min(round(run.elapsed_s()), bar.total)
+            bar.set_postfix(step=run.step, loss=f"{run.loss_sum / run.loss_n:.3f}", best=f"{max(run.best_acc, 0):.3f}",
+                            refresh=False)
             bar.update(0)  # redraws at most every `mininterval` seconds
-            if (eval_every_steps and step % eval_every_steps == 0) or (
-                not eval_every_steps and time.monotonic() - start >= next_eval_s
-            ):
-                validate()
+            if run.eval_due(eval_every_steps):
+                run.validate(model, val_batches(), save_dir, log)
         else:
             epoch += 1
-            if max_steps is None and step == 0:
+            if max_steps is None and run.step == 0:
                 raise ValueError("the training data yielded no batches")
     bar.close()
-    if not history or history[-1]["step"] != step:
-        validate()
+    if not run.history or run.history[-1]["step"] != run.step:
+        run.validate(model, val_batches(), save_dir, log)
     model.eval()
-    return TrainResult(best_val_acc=best_acc, best_step=best_step, steps=step,
-                       minutes=(time.monotonic() - start) / 60.0, checkpoint=saved, history=history)
+    return TrainResult(best_val_acc=run.best_acc, best_step=run.best_step, steps=run.step,
+                       minutes=run.elapsed_s() / 60.0, checkpoint=run.saved, history=run.history)
