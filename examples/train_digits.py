@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
-
-import torch
 
 from flurka_export.data.digits import batches, load_digits_splits
 from flurka_export.models import ATTENTION_KINDS, FlurkaConfig, build_model, load_pretrained
 from flurka_export.train import export_and_compare, train_classifier
-from flurka_export.train.loop import accuracy
+from flurka_export.train.loop import accuracy, start_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,11 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args.seed, args.threads, args.out_dir)
     data = load_digits_splits(seed=args.seed)
     print(f"digits: {len(data['train'][1])} train / {len(data['validation'][1])} validation / "
           f"{len(data['test'][1])} test images, 1x8x8")

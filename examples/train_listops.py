@@ -24,7 +24,7 @@ from flurka_export.data import listops
 from flurka_export.models import ATTENTION_KINDS, FlurkaConfig, build_model, load_pretrained
 from flurka_export.models.convert import convert_attention
 from flurka_export.train import export_and_compare, train_classifier
-from flurka_export.train.loop import accuracy
+from flurka_export.train.loop import accuracy, start_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,11 +116,7 @@ def _test(args: argparse.Namespace, ckpt: Path, out: Path, test: Callable, resul
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args.seed, args.threads, args.out_dir)
     min_len = args.min_len or max(1, args.max_len // 4)
 
     t0 = time.monotonic()

@@ -32,6 +32,16 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
+def start_run(seed: int, threads: int | None, out_dir: str | Path) -> Path:
+    """Seed torch, set its threads (None: torch's default) and create the run's output directory."""
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, batches: Iterable[Batch]) -> float:
     was_training = model.training
