@@ -7,16 +7,18 @@ phi and den work on float32 tensors shaped [B, H, N, d].
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import torch
 
-from . import dpfp, elu, favor, relu, rfa
 from .base import DEFAULTS, OPTIONAL_ATTRIBUTES, FeatureMap, FusePattern, OpAttribute
 
-REGISTRY: dict[str, FeatureMap] = {
-    m.FEATURE_MAP.name: m.FEATURE_MAP for m in sorted((relu, elu, rfa, favor, dpfp), key=lambda m: m.FEATURE_MAP.enum_id)
-}
+# Every module of this package except base declares FEATURE_MAP: a new module is registered by being here.
+_DECLARED = [importlib.import_module(f"{__name__}.{m.name}").FEATURE_MAP
+             for m in pkgutil.iter_modules(__path__) if m.name != "base"]
+REGISTRY: dict[str, FeatureMap] = {m.name: m for m in sorted(_DECLARED, key=lambda m: m.enum_id)}
 FEATURE_MAPS: tuple[str, ...] = tuple(REGISTRY)  # in enum order
 # Feature maps that draw random features: the op's 4th input (feature_proj, [H, P, d]) is required.
 NEEDS_FEATURE_PROJ: frozenset[str] = frozenset(n for n, m in REGISTRY.items() if m.needs_feature_proj)
