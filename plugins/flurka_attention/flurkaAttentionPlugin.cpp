@@ -209,6 +209,67 @@ bool readPositiveInt(PluginField const& f, int32_t& value, std::string& error)
     return true;
 }
 
+//! The feature_map field: one of kFEATURE_MAPS, stored as its name and its flurka_feature_map_t id.
+bool readFeatureMap(PluginField const& f, FlurkaAttentionAttrs& attrs, std::string& error)
+{
+    std::string v;
+    if (!readString(f, v, error))
+    {
+        return false;
+    }
+    int32_t id = -1;
+    for (int32_t k = 0; k < kNB_FEATURE_MAPS; ++k)
+    {
+        if (v == kFEATURE_MAPS[k])
+        {
+            id = k;
+        }
+    }
+    if (id < 0)
+    {
+        error = "field feature_map='" + v + "' is not a known feature map (allowed: " + allowedFeatureMaps() + ")";
+        return false;
+    }
+    attrs.featureMap = v;
+    attrs.featureMapId = static_cast<flurka_feature_map_t>(id);
+    return true;
+}
+
+//! One named field into `attrs`, noting the required ones as seen; unknown fields are logged and skipped.
+bool readField(PluginField const& f, FlurkaAttentionAttrs& attrs, bool& haveHeads, bool& haveMap, std::string& error)
+{
+    std::string const name(f.name);
+    if (name == "num_heads" || name == "nu")
+    {
+        if (!readPositiveInt(f, name == "nu" ? attrs.nu : attrs.numHeads, error))
+        {
+            return false;
+        }
+        haveHeads = haveHeads || name == "num_heads";
+    }
+    else if (name == "feature_map")
+    {
+        if (!readFeatureMap(f, attrs, error))
+        {
+            return false;
+        }
+        haveMap = true;
+    }
+    else if (name == "stabilizer")
+    {
+        return readFloat(f, attrs.stabilizer, error);
+    }
+    else if (name == "eps")
+    {
+        return readFloat(f, attrs.eps, error);
+    }
+    else if (name != "plugin_namespace" && name != "plugin_version")
+    {
+        logMessage(ILogger::Severity::kWARNING, "ignoring unknown field '" + name + "'");
+    }
+    return true;
+}
+
 //! Known extents of DimsExprs (-1 where the extent is only known at run time).
 Dims knownDims(DimsExprs const& exprs) noexcept
 {
@@ -265,61 +326,9 @@ bool parseFields(PluginFieldCollection const* fc, FlurkaAttentionAttrs& attrs, s
         for (int32_t i = 0; i < nb; ++i)
         {
             PluginField const& f = fc->fields[i];
-            if (f.name == nullptr)
+            if (f.name != nullptr && !readField(f, attrs, haveHeads, haveMap, error))
             {
-                continue;
-            }
-            std::string const name(f.name);
-            if (name == "num_heads" || name == "nu")
-            {
-                if (!readPositiveInt(f, name == "nu" ? attrs.nu : attrs.numHeads, error))
-                {
-                    return false;
-                }
-                haveHeads = haveHeads || name == "num_heads";
-            }
-            else if (name == "feature_map")
-            {
-                std::string v;
-                if (!readString(f, v, error))
-                {
-                    return false;
-                }
-                int32_t id = -1;
-                for (int32_t k = 0; k < kNB_FEATURE_MAPS; ++k)
-                {
-                    if (v == kFEATURE_MAPS[k])
-                    {
-                        id = k;
-                    }
-                }
-                if (id < 0)
-                {
-                    error = "field feature_map='" + v + "' is not a known feature map (allowed: " + allowedFeatureMaps()
-                        + ")";
-                    return false;
-                }
-                attrs.featureMap = v;
-                attrs.featureMapId = static_cast<flurka_feature_map_t>(id);
-                haveMap = true;
-            }
-            else if (name == "stabilizer")
-            {
-                if (!readFloat(f, attrs.stabilizer, error))
-                {
-                    return false;
-                }
-            }
-            else if (name == "eps")
-            {
-                if (!readFloat(f, attrs.eps, error))
-                {
-                    return false;
-                }
-            }
-            else if (name != "plugin_namespace" && name != "plugin_version")
-            {
-                logMessage(ILogger::Severity::kWARNING, "ignoring unknown field '" + name + "'");
+                return false;
             }
         }
         if (!haveHeads || !haveMap)
@@ -425,6 +434,64 @@ char const* FlurkaAttentionPlugin::getPluginNamespace() const noexcept
     return kPLUGIN_NAMESPACE;
 }
 
+namespace
+{
+
+//! The first mismatch among the known (>= 0) extents of query/key/value/feature_proj (ranks already checked);
+//! empty when they agree.
+std::string extentsError(Dims const* dims, FlurkaAttentionAttrs const& attrs)
+{
+    int64_t const h = attrs.numHeads;
+    Dims const& q = dims[0];
+    Dims const& k = dims[1];
+    Dims const& v = dims[2];
+    char const* const sizeNames[] = {"query", "key", "value"};
+    for (int32_t i = 0; i < 3; ++i)
+    {
+        int64_t const size = dims[i].d[2];
+        if (size >= 0 && size % h != 0)
+        {
+            return std::string(sizeNames[i]) + " hidden size " + std::to_string(size) + " (shape "
+                + dimsToString(dims[i]) + ") is not divisible by num_heads=" + std::to_string(h);
+        }
+    }
+    if (q.d[2] >= 0 && k.d[2] >= 0 && q.d[2] != k.d[2])
+    {
+        return "key hidden size " + std::to_string(k.d[2]) + " differs from query hidden size "
+            + std::to_string(q.d[2]);
+    }
+    for (int32_t i = 1; i < 3; ++i)
+    {
+        if (q.d[0] >= 0 && dims[i].d[0] >= 0 && q.d[0] != dims[i].d[0])
+        {
+            return std::string(sizeNames[i]) + " batch " + std::to_string(dims[i].d[0])
+                + " differs from query batch " + std::to_string(q.d[0]);
+        }
+    }
+    if (k.d[1] >= 0 && v.d[1] >= 0 && k.d[1] != v.d[1])
+    {
+        return "key length " + std::to_string(k.d[1]) + " differs from value length "
+            + std::to_string(v.d[1]);
+    }
+    if (attrs.needsFeatureProj())
+    {
+        Dims const& p = dims[3];
+        if (p.d[0] >= 0 && p.d[0] != h)
+        {
+            return "feature_proj shape " + dimsToString(p) + " does not start with num_heads="
+                + std::to_string(h);
+        }
+        if (p.d[2] >= 0 && q.d[2] >= 0 && p.d[2] != q.d[2] / h)
+        {
+            return "feature_proj shape " + dimsToString(p) + " does not end with head_dim="
+                + std::to_string(q.d[2] / h);
+        }
+    }
+    return std::string();
+}
+
+} // namespace
+
 int32_t FlurkaAttentionPlugin::checkShapes(Dims const* dims, int32_t nbInputs) const noexcept
 {
     try
@@ -447,53 +514,8 @@ int32_t FlurkaAttentionPlugin::checkShapes(Dims const* dims, int32_t nbInputs) c
                     + dimsToString(dims[i]) + "; expected rank 3");
             }
         }
-        int64_t const h = mAttrs.numHeads;
-        Dims const& q = dims[0];
-        Dims const& k = dims[1];
-        Dims const& v = dims[2];
-        char const* const sizeNames[] = {"query", "key", "value"};
-        for (int32_t i = 0; i < 3; ++i)
-        {
-            int64_t const size = dims[i].d[2];
-            if (size >= 0 && size % h != 0)
-            {
-                return fail(std::string(sizeNames[i]) + " hidden size " + std::to_string(size) + " (shape "
-                    + dimsToString(dims[i]) + ") is not divisible by num_heads=" + std::to_string(h));
-            }
-        }
-        if (q.d[2] >= 0 && k.d[2] >= 0 && q.d[2] != k.d[2])
-        {
-            return fail("key hidden size " + std::to_string(k.d[2]) + " differs from query hidden size "
-                + std::to_string(q.d[2]));
-        }
-        for (int32_t i = 1; i < 3; ++i)
-        {
-            if (q.d[0] >= 0 && dims[i].d[0] >= 0 && q.d[0] != dims[i].d[0])
-            {
-                return fail(std::string(sizeNames[i]) + " batch " + std::to_string(dims[i].d[0])
-                    + " differs from query batch " + std::to_string(q.d[0]));
-            }
-        }
-        if (k.d[1] >= 0 && v.d[1] >= 0 && k.d[1] != v.d[1])
-        {
-            return fail("key length " + std::to_string(k.d[1]) + " differs from value length "
-                + std::to_string(v.d[1]));
-        }
-        if (mAttrs.needsFeatureProj())
-        {
-            Dims const& p = dims[3];
-            if (p.d[0] >= 0 && p.d[0] != h)
-            {
-                return fail("feature_proj shape " + dimsToString(p) + " does not start with num_heads="
-                    + std::to_string(h));
-            }
-            if (p.d[2] >= 0 && q.d[2] >= 0 && p.d[2] != q.d[2] / h)
-            {
-                return fail("feature_proj shape " + dimsToString(p) + " does not end with head_dim="
-                    + std::to_string(q.d[2] / h));
-            }
-        }
-        return 0;
+        std::string const error = extentsError(dims, mAttrs);
+        return error.empty() ? 0 : fail(error);
     }
     catch (...)
     {
