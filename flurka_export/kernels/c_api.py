@@ -24,10 +24,15 @@ def declarations() -> str:
     dtypes = ", ".join(f"FLURKA_DTYPE_{d.upper()} = {i}" for i, d in enumerate(DTYPES))
     fmaps = ", ".join(f"{fmap_constant(m.name)} = {m.enum_id}" for m in REGISTRY.values())
     attrs = "".join(f"  {a.c_type} {a.name};\n" for a in OPTIONAL_ATTRIBUTES if a.c_type)
+    names = ", ".join(f'"{m.name}"' for m in REGISTRY.values())
+    proj = ", ".join(str(int(m.needs_feature_proj)) for m in REGISTRY.values())
     return f"""{BEGIN}
 typedef enum {{ {dtypes} }} flurka_dtype_t;
 typedef enum {{ {fmaps} }} flurka_feature_map_t;
 #define FLURKA_FMAP_COUNT {len(REGISTRY)}
+/* By enum id: the op's feature_map strings, and 1 where the map reads input 3 (feature_proj [H, P, d]). */
+#define FLURKA_FMAP_NAMES {{ {names} }}
+#define FLURKA_FMAP_NEEDS_FEATURE_PROJ {{ {proj} }}
 typedef struct {{
   int batch, num_heads, q_len, kv_len, head_dim, value_dim, num_proj;
   flurka_dtype_t dtype;

@@ -57,11 +57,14 @@ constexpr FieldSpec kFIELDS[] = {
 // FLURKA-FIELDS-END
 constexpr int32_t kNB_FIELDS = static_cast<int32_t>(sizeof(kFIELDS) / sizeof(kFIELDS[0]));
 
-// Feature maps, indexed by flurka_feature_map_t (the registry's enum ids, flurka_export/ops/feature_maps).
-// FLURKA-FEATURE-MAPS-BEGIN
-constexpr char const* kFEATURE_MAPS[] = {"relu", "elu", "rfa", "favor", "dpfp"};
-// FLURKA-FEATURE-MAPS-END
+// Feature maps, indexed by flurka_feature_map_t: both tables are generated from the op's registry
+// (flurka_export/ops/feature_maps) into the launcher API header, so a new map needs no edit here.
+constexpr char const* kFEATURE_MAPS[] = FLURKA_FMAP_NAMES;
+constexpr bool kNEEDS_FEATURE_PROJ[] = FLURKA_FMAP_NEEDS_FEATURE_PROJ;
 constexpr int32_t kNB_FEATURE_MAPS = static_cast<int32_t>(sizeof(kFEATURE_MAPS) / sizeof(kFEATURE_MAPS[0]));
+static_assert(kNB_FEATURE_MAPS == FLURKA_FMAP_COUNT, "one name per flurka_feature_map_t");
+static_assert(sizeof(kNEEDS_FEATURE_PROJ) / sizeof(kNEEDS_FEATURE_PROJ[0]) == FLURKA_FMAP_COUNT,
+    "one feature_proj flag per flurka_feature_map_t");
 
 //! The op's attributes, validated.
 struct FlurkaAttentionAttrs
@@ -73,10 +76,10 @@ struct FlurkaAttentionAttrs
     float eps{kDEFAULT_EPS};
     int32_t nu{kDEFAULT_NU}; // dpfp
 
-    //! rfa and favor read input 3, feature_proj [H, P, d].
+    //! Whether the map reads input 3, feature_proj [H, P, d] (rfa, favor).
     bool needsFeatureProj() const noexcept
     {
-        return featureMapId == FLURKA_FMAP_RFA || featureMapId == FLURKA_FMAP_FAVOR;
+        return featureMapId >= 0 && featureMapId < kNB_FEATURE_MAPS && kNEEDS_FEATURE_PROJ[featureMapId];
     }
 };
 

@@ -13,11 +13,12 @@ from flurka_export.kernels.aot import all_specs, find_cuda_include
 
 pytest.importorskip("triton")
 
-# The C API the TensorRT plugin codes against: enum values may only be added, never renumbered.
+# The C API the TensorRT plugin codes against: enum values and attribute fields may only be appended (a new
+# feature map adds its own), never renumbered or reordered, so these are prefixes.
 API = [
     "typedef enum { FLURKA_DTYPE_FP32 = 0, FLURKA_DTYPE_FP16 = 1, FLURKA_DTYPE_BF16 = 2 } flurka_dtype_t;",
     "typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3, "
-    "FLURKA_FMAP_DPFP = 4 } flurka_feature_map_t;",
+    "FLURKA_FMAP_DPFP = 4",
     "size_t flurka_attention_workspace_size(const flurka_attention_params_t* p);",
     "int flurka_attention_supported(const flurka_attention_params_t* p);",
     "const char* flurka_attention_error_string(int code);",
@@ -90,7 +91,7 @@ def test_header_has_the_plugin_api(built):
            "const void* value, const void* feature_proj, void* output, void* workspace, size_t workspace_size, " \
            "CUstream stream);" in header
     assert "int batch, num_heads, q_len, kv_len, head_dim, value_dim, num_proj; flurka_dtype_t dtype; " \
-           "flurka_feature_map_t feature_map; float stabilizer; float eps; int nu; }" in header
+           "flurka_feature_map_t feature_map; float stabilizer; float eps; int nu;" in header
     # Only cuda.h (plus the C library) is needed.
     for f in [p.name for p in built.glob("*.[ch]")]:
         includes = set(re.findall(r'#include [<"]([^>"]+)[>"]', (built / f).read_text()))

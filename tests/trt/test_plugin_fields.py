@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from flurka_export.kernels import c_api
-from flurka_export.ops.feature_maps import FEATURE_MAPS, OPTIONAL_ATTRIBUTES
+from flurka_export.ops.feature_maps import FEATURE_MAPS, NEEDS_FEATURE_PROJ, OPTIONAL_ATTRIBUTES
 from flurka_export.ops.schema import ATTRIBUTES, OP_NAME, OP_VERSION
 from flurka_export.passes.prepare_trt import PLUGIN_NAMESPACE, PLUGIN_VERSION
 from flurka_export.trt import plugin
@@ -30,11 +30,16 @@ def test_fields_match_schema():
     assert fields == want
 
 
-def test_feature_maps_match():
-    plugin_maps = tuple(re.findall(r'"(\w+)"', _between("FEATURE-MAPS")))
-    missing = [m for m in FEATURE_MAPS if m not in plugin_maps]
-    assert not missing, f"kFEATURE_MAPS in {HEADER.name} lacks the registered feature maps {missing}"
-    assert plugin_maps == FEATURE_MAPS, "kFEATURE_MAPS must be in enum-id order"
+def test_feature_map_tables_come_from_the_generated_api():
+    # The plugin's tables are the generated macros (checked current below), never a list of its own.
+    text = HEADER.read_text()
+    assert "kFEATURE_MAPS[] = FLURKA_FMAP_NAMES;" in text and "= FLURKA_FMAP_NEEDS_FEATURE_PROJ;" in text
+    block = c_api.declarations()
+    names = re.search(r"#define FLURKA_FMAP_NAMES \{ (.*) \}", block).group(1)
+    assert tuple(re.findall(r'"(\w+)"', names)) == FEATURE_MAPS
+    proj = re.search(r"#define FLURKA_FMAP_NEEDS_FEATURE_PROJ \{ (.*) \}", block).group(1).split(", ")
+    assert [FEATURE_MAPS[i] for i, flag in enumerate(proj) if flag == "1"] == sorted(NEEDS_FEATURE_PROJ,
+                                                                                     key=FEATURE_MAPS.index)
 
 
 def test_defaults_match_registry():
