@@ -10,6 +10,8 @@ import pytest
 
 from flurka_export.cli.main import main
 from flurka_export.kernels.aot import all_specs, find_cuda_include
+from flurka_export.kernels.launch import NEEDS_KEY_MAX
+from flurka_export.ops.feature_maps import FEATURE_MAPS
 
 pytest.importorskip("triton")
 
@@ -51,8 +53,9 @@ def test_launch_metadata_refuses_what_the_launcher_cannot_do():
 
 def test_full_specialisation_count():
     specs = all_specs()
-    # 5 feature maps x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + favor's key max per dtype and d.
-    assert len(specs) == 5 * 3 * 3 * 3 * 2 + 3 * 3
+    # every feature map x 3 dtypes x 3 d x 3 dv for kv_state and query_out, + the key-max kernel per dtype and d
+    # for the maps that need it (favor).
+    assert len(specs) == len(FEATURE_MAPS) * 3 * 3 * 3 * 2 + len(NEEDS_KEY_MAX) * 3 * 3
     assert len(set(specs)) == len(specs)
 
 
