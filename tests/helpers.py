@@ -24,3 +24,16 @@ def tiny_config(**changes) -> FlurkaConfig:
     fields = dict(PRESETS["tiny"])
     fields.update(changes)
     return FlurkaConfig(**fields)
+
+
+# A non-default value of every optional op attribute, far enough from its default to move the output of every
+# map that reads it well past test tolerances: tests that pass these catch a backend that drops or ignores an
+# attribute (tests/ops/test_feature_map_registry.py checks the list is complete and strong enough).
+PROBE_ATTRIBUTES: dict[str, float | int] = {"stabilizer": 0.25, "eps": 0.5, "nu": 2}
+
+
+def probe_attributes(feature_map: str) -> dict[str, float | int]:
+    """PROBE_ATTRIBUTES restricted to the attributes `feature_map` reads."""
+    from flurka_export.ops.feature_maps import get
+
+    return {a.name: PROBE_ATTRIBUTES[a.name] for a in get(feature_map).attributes}

@@ -1,8 +1,9 @@
 """The C side of the feature-map registry, generated: the launcher API's enums and parameter struct (in the
 generated flurka_attention_launch.h and the plugin's fallback copy), and the launcher's per-map functions.
 
-Run `python -m flurka_export.kernels.c_api` to print the declarations block that
-plugins/flurka_attention/flurka_attention_launch_api.h must hold (a test compares them).
+`python -m flurka_export.kernels.c_api` prints the declarations block that
+plugins/flurka_attention/flurka_attention_launch_api.h must hold (a test compares them);
+`python -m flurka_export.kernels.c_api --write plugins/flurka_attention/flurka_attention_launch_api.h` puts it there.
 """
 
 from __future__ import annotations
@@ -88,5 +89,22 @@ def launcher_functions() -> str:
     ])
 
 
+def write_block(path: str) -> None:
+    """Replace the BEGIN..END block of the header at `path` with the current declarations."""
+    text = open(path).read()
+    start, end = text.find(BEGIN[:20]), text.find(END)
+    if start < 0 or end < 0:
+        raise SystemExit(f"{path} has no FLURKA-API-BEGIN ... FLURKA-API-END block to replace")
+    with open(path, "w") as f:
+        f.write(text[:start] + declarations() + text[end + len(END):])
+
+
 if __name__ == "__main__":
-    print(declarations())
+    import sys
+
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_block(sys.argv[2])
+    elif len(sys.argv) == 1:
+        print(declarations())
+    else:
+        raise SystemExit("usage: python -m flurka_export.kernels.c_api [--write HEADER]")

@@ -89,7 +89,8 @@ def flurka_attention(
     nu: int = DEFAULTS["nu"],  # type: ignore[assignment]
 ) -> torch.Tensor:
     """FlurkaAttention (docs/op-spec.md section 2): query [B, Nq, H*d], key [B, Nk, H*d], value [B, Nk, H*dv],
-    feature_proj [H, P, d] (rfa, favor) -> [B, Nq, H*dv]. stabilizer (relu), eps (elu, dpfp), nu (dpfp)."""
+    feature_proj [H, P, d] (maps with random features) -> [B, Nq, H*dv]; stabilizer, eps and nu as the
+    feature map reads them (docs/op-spec.md sections 3 and 5)."""
     values = {"stabilizer": float(stabilizer), "eps": float(eps), "nu": nu}
     attrs = get(feature_map).attribute_values(values)
     if torch.onnx.is_in_onnx_export():

@@ -7,7 +7,7 @@ import torch
 
 from flurka_export.kernels import flurka_attention_triton, kernel_supports
 from flurka_export.ops import FEATURE_MAPS, flurka_attention_reference
-from tests.helpers import op_inputs
+from tests.helpers import op_inputs, probe_attributes
 
 pytest.importorskip("triton")
 
@@ -20,11 +20,11 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 TOL = {torch.float32: (2e-5, 1e-4), torch.float16: (3e-3, 1e-2), torch.bfloat16: (1.5e-2, 2e-2)}
 
 
-def run_both(feature_map, dtype=torch.float32, h=2, nu=1, **shape):
+def run_both(feature_map, dtype=torch.float32, h=2, nu=1, attrs=None, **shape):
     q, k, v, proj = op_inputs(feature_map, h=h, dtype=dtype, **{k: v for k, v in shape.items() if k != "vscale"})
     v = v * shape.get("vscale", 1)
     dev = lambda t: None if t is None else t.to(DEVICE)  # noqa: E731
-    attrs = {"num_heads": h, "feature_map": feature_map, "nu": nu}
+    attrs = {"num_heads": h, "feature_map": feature_map, "nu": nu, **(attrs or {})}
     got = flurka_attention_triton(dev(q), dev(k), dev(v), dev(proj), **attrs).cpu()
     up = lambda t: None if t is None else t.float()  # noqa: E731
     want = flurka_attention_reference(up(q), up(k), up(v), up(proj), **attrs)
@@ -44,6 +44,13 @@ def test_matches_reference(feature_map, dtype):
     # Odd lengths crossing tiles: 70 keys (> one 64-key tile), P=70 (3 rfa / 2 favor feature tiles), dv != d.
     got, want = run_both(feature_map, dtype, b=2, nq=37, nk=70, d=32, dv=64, p=70)
     check(got, want, dtype)
+
+
+@pytest.mark.parametrize("feature_map", FEATURE_MAPS)
+def test_attributes_reach_the_kernel(feature_map):
+    # Non-default stabilizer, eps and nu: a kernel that ignores one (or hard-codes its default) fails here.
+    got, want = run_both(feature_map, attrs=probe_attributes(feature_map), b=2, nq=5, nk=7, d=32)
+    check(got, want, torch.float32)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from flurka_export.ops import FEATURE_MAPS, flurka_attention
-from tests.helpers import op_inputs
+from tests.helpers import op_inputs, probe_attributes
 
 
 def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=1e-6, nu=1):
@@ -36,7 +36,7 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                     r = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], -1)
                     return torch.cat([r * torch.roll(r, j, dims=-1) for j in range(1, nu + 1)], -1)
                 fq, fk = f(qh), f(kh)
-            else:
+            elif feature_map == "favor":
                 w = proj[h].double()
                 def f(x, per_row):
                     xs = x / d ** 0.25
@@ -44,25 +44,31 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                     c = u.max(dim=-1, keepdim=True).values if per_row else u.max()
                     return (torch.exp(u - (xs * xs).sum(-1, keepdim=True) / 2 - c) + 1e-4) / math.sqrt(w.shape[0])
                 fq, fk = f(qh, True), f(kh, False)
+            else:
+                raise AssertionError(f"dense_reference has no phi for feature map {feature_map!r}: write one here")
             a = fq @ fk.T  # Nq x Nk
             t = a.sum(-1, keepdim=True)
             if feature_map in ("elu", "dpfp"):
                 den = t + eps
             elif feature_map == "rfa":
                 den = t.abs().clamp(1, 1e10)
-            else:
+            elif feature_map in ("relu", "favor"):
                 den = t
+            else:
+                raise AssertionError(f"dense_reference has no den for feature map {feature_map!r}: write one here")
             out[bi, :, h * dv:(h + 1) * dv] = (a / den) @ vh
     return out
 
 
 @pytest.mark.parametrize("feature_map", FEATURE_MAPS)
 @pytest.mark.parametrize("shape", [(2, 5, 7), (1, 1, 9), (3, 9, 1), (1, 13, 13)])
-def test_matches_dense_reference(feature_map, shape):
+@pytest.mark.parametrize("attrs", ["default", "probe"])
+def test_matches_dense_reference(feature_map, shape, attrs):
     b, nq, nk = shape
+    values = probe_attributes(feature_map) if attrs == "probe" else {}
     q, k, v, proj = op_inputs(feature_map, b=b, nq=nq, nk=nk, dv=4)
-    got = flurka_attention(q, k, v, proj, num_heads=2, feature_map=feature_map)
-    want = dense_reference(q, k, v, proj, 2, feature_map)
+    got = flurka_attention(q, k, v, proj, num_heads=2, feature_map=feature_map, **values)
+    want = dense_reference(q, k, v, proj, 2, feature_map, **values)
     assert got.shape == (b, nq, 8)
     torch.testing.assert_close(got.double(), want, atol=2e-5, rtol=1e-4)
 

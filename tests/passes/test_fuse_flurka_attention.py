@@ -11,7 +11,7 @@ from flurka_export.ops.feature_maps import FEATURE_MAPS
 from flurka_export.parity import make_inputs
 from flurka_export.passes.fuse_flurka_attention import fuse_flurka_attention
 from flurka_export.runtimes.ort_runner import make_session
-from tests.helpers import tiny_config
+from tests.helpers import PROBE_ATTRIBUTES, tiny_config
 
 
 def _flurka_nodes(model):
@@ -26,7 +26,9 @@ CASES += [("kernel-favor", "fp32"), ("kernel-favor", "fp16"), ("flurka-dpfp", "f
 
 @pytest.mark.parametrize("attention,dtype", CASES)
 def test_fuse_matches_custom_export(tmp_path, attention, dtype):
-    model = build_model(tiny_config(attention=attention, nu=3 if attention == "kernel-dpfp" else 1))
+    # Non-default attributes: the fused node must carry the values the decomposed graph computes with.
+    attrs = {**PROBE_ATTRIBUTES, "nu": 3 if attention == "kernel-dpfp" else PROBE_ATTRIBUTES["nu"]}
+    model = build_model(tiny_config(attention=attention, **attrs))
     export_onnx(model, tmp_path / "dec.onnx", attention_op="decomposed", dtype=dtype)
     export_onnx(model, tmp_path / "custom.onnx", dtype=dtype)
     custom = onnx.load(tmp_path / "custom.onnx")

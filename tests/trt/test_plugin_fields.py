@@ -14,6 +14,7 @@ from flurka_export.trt import plugin
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins" / "flurka_attention"
 HEADER = PLUGIN_DIR / "flurkaAttentionPlugin.h"
 LAUNCH_API = PLUGIN_DIR / "flurka_attention_launch_api.h"
+REGENERATE = "plugins/flurka_attention/flurka_attention_launch_api.h"
 TRT_TYPES = {"int": "kINT32", "float": "kFLOAT32", "string": "kCHAR"}
 
 
@@ -55,9 +56,10 @@ def test_launch_api_fallback_is_generated():
     for m in FEATURE_MAPS:
         assert f"{c_api.fmap_constant(m)} = " in text, (
             f"{LAUNCH_API.name} lacks {c_api.fmap_constant(m)}: regenerate its FLURKA-API block with "
-            "`python -m flurka_export.kernels.c_api`")
+            f"`python -m flurka_export.kernels.c_api --write {REGENERATE}`")
     block = text[text.index(c_api.BEGIN):text.index(c_api.END) + len(c_api.END)]
-    assert block == c_api.declarations(), f"{LAUNCH_API.name} is stale: `python -m flurka_export.kernels.c_api`"
+    assert block == c_api.declarations(), (
+        f"{LAUNCH_API.name} is stale: `python -m flurka_export.kernels.c_api --write {REGENERATE}`")
 
 
 def test_identity_matches_pass_and_loader():
