@@ -17,6 +17,10 @@ FakeCudaState& st()
     return *fake_cuda_state();
 }
 
+// From the generated API: per feature map, its name and whether it reads feature_proj.
+char const* const kMapNames[] = FLURKA_FMAP_NAMES;
+int const kNeedsProj[] = FLURKA_FMAP_NEEDS_FEATURE_PROJ;
+
 flurka_attention_params_t params(flurka_feature_map_t fmap, flurka_dtype_t dtype, int dv = 64)
 {
     flurka_attention_params_t p;
@@ -27,7 +31,7 @@ flurka_attention_params_t params(flurka_feature_map_t fmap, flurka_dtype_t dtype
     p.kv_len = 40;
     p.head_dim = 64;
     p.value_dim = dv;
-    p.num_proj = (fmap == FLURKA_FMAP_RFA || fmap == FLURKA_FMAP_FAVOR) ? 100 : 0;
+    p.num_proj = kNeedsProj[fmap] ? 100 : 0;
     p.dtype = dtype;
     p.feature_map = fmap;
     p.stabilizer = 0.25F;
@@ -50,8 +54,7 @@ void const* ptr(uintptr_t p)
 
 int launch(flurka_attention_params_t const& p, size_t wsSize = 1u << 30, uintptr_t q = Q)
 {
-    bool const proj = p.feature_map == FLURKA_FMAP_RFA || p.feature_map == FLURKA_FMAP_FAVOR;
-    return flurka_attention_launch(&p, ptr(q), ptr(K), ptr(V), proj ? ptr(W) : nullptr, reinterpret_cast<void*>(O),
+    return flurka_attention_launch(&p, ptr(q), ptr(K), ptr(V), kNeedsProj[p.feature_map] ? ptr(W) : nullptr, reinterpret_cast<void*>(O),
         reinterpret_cast<void*>(WS), wsSize, reinterpret_cast<CUstream>(0x77));
 }
 
@@ -238,6 +241,29 @@ void testEdgeCases()
         || contains(flurka_attention_error_string(12345), "driver"));
 }
 
+// Every registered feature map (the generated enum, so a new map is covered without an edit here) is supported
+// and launches the kv_state and query_out images built for it.
+void testEveryFeatureMap()
+{
+    for (int f = 0; f < FLURKA_FMAP_COUNT; ++f)
+    {
+        fake_cuda_reset();
+        st().contextId = 1300 + static_cast<unsigned long long>(f);
+        auto p = params(static_cast<flurka_feature_map_t>(f), FLURKA_DTYPE_FP16);
+        std::string const tag = std::string(":") + kMapNames[f] + "/fp16/64/64";
+        CHECK(flurka_attention_supported(&p) == 1);
+        CHECK(launch(p) == FLURKA_OK && st().launches.size() >= 2);
+        bool kv = false;
+        bool qo = false;
+        for (auto const& l : st().launches)
+        {
+            kv = kv || (contains(l.image, "FAKE:kv_state:") && contains(l.image, tag.c_str()));
+            qo = qo || (contains(l.image, "FAKE:query_out:") && contains(l.image, tag.c_str()));
+        }
+        CHECK(kv && qo);
+    }
+}
+
 } // namespace
 
 int main()
@@ -246,5 +272,6 @@ int main()
     testMarshalling();
     testCacheAndPrepare();
     testEdgeCases();
+    testEveryFeatureMap();
     return flurka_test::finish("launcher_tests");
 }
