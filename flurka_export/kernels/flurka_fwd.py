@@ -32,10 +32,7 @@ import triton.language as tl
 from ..ops.feature_maps import favor, rfa
 from . import flurka_fwd_maps as maps
 from .flurka_fwd_maps import (
-    FMAP_DPFP,
-    FMAP_ELU,
     FMAP_FAVOR,
-    FMAP_RELU,
     FMAP_RFA,
     kv_direct,
     kv_favor,
@@ -88,17 +85,14 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
     s_base = s_ptr + bh.to(tl.int64) * M * DV
     z_base = z_ptr + bh.to(tl.int64) * M
     offs_f = tl.program_id(1) * BLOCK_F + tl.arange(0, BLOCK_F)  # this program's feature tile
-    if FMAP == FMAP_RELU:
-        kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
-    elif FMAP == FMAP_ELU:
-        kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
-    elif FMAP == FMAP_RFA:
+    if FMAP == FMAP_RFA:
         kv_rfa(k_base, v_base, w_base, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_FAVOR:
         c = tl.load(c_ptr + bh)
         kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
-    elif FMAP == FMAP_DPFP:
+    else:  # the maps computed from x alone (phi_direct): relu, elu, dpfp
         kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
+
 
 def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
               FMAP: tl.constexpr, D: tl.constexpr, DV: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -114,17 +108,11 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
     M = phi_dim(D, P, FMAP)
     s_base = s_ptr + bh.to(tl.int64) * M * DV
     z_base = z_ptr + bh.to(tl.int64) * M
-    if FMAP == FMAP_RELU:
-        num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
-                              BLOCK_F, F32)
-    elif FMAP == FMAP_ELU:
-        num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
-                              BLOCK_F, F32)
-    elif FMAP == FMAP_RFA:
+    if FMAP == FMAP_RFA:
         num, den = out_rfa(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
     elif FMAP == FMAP_FAVOR:
         num, den = out_favor(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
-    elif FMAP == FMAP_DPFP:
+    else:  # the maps computed from x alone (phi_direct): relu, elu, dpfp
         num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
                               BLOCK_F, F32)
     out = num / tl.where(rmask, den, 1.0)[:, None]  # rows past Nq are not stored; keep them finite
