@@ -42,6 +42,12 @@ def add_overwrite(p: argparse.ArgumentParser) -> None:
                    help="replace the files this command writes if they already exist (nothing else is touched)")
 
 
+def add_output(p: argparse.ArgumentParser, what: str) -> None:
+    """-o/--output (required) and --overwrite: every command that writes one file or directory."""
+    p.add_argument("-o", "--output", required=True, help=what)
+    add_overwrite(p)
+
+
 def config_flags(p: argparse.ArgumentParser) -> None:
     """Flags that fill FlurkaConfig fields (unset flags keep the preset's value)."""
     from ..models.config import ATTENTION_KINDS, PRESETS, TASKS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +48,7 @@ def _export_quantized(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "export", run, "PyTorch checkpoint to ONNX")
     p.add_argument("checkpoint", help="checkpoint directory (config.json + model.safetensors)")
-    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    add_overwrite(p)
+    add_output(p, "ONNX file to write")
     p.add_argument("--opset", type=int, default=20, help="standard ONNX opset (18 and newer; default 20)")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
     p.add_argument("--attention-op", default="custom",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,5 +27,4 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "fuse", run, "rewrite decomposed FLuRKA attention subgraphs into FlurkaAttention nodes")
     p.add_argument("input", help="ONNX file with decomposed attention")
-    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    add_overwrite(p)
+    add_output(p, "ONNX file to write")

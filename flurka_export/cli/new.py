@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, config_flags, config_from_args
+from .common import add_command, add_output, config_flags, config_from_args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,5 +26,4 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "new", run, "make a checkpoint with fresh weights from a preset or flags")
     config_flags(p)
-    p.add_argument("-o", "--output", required=True, help="checkpoint directory to write")
-    add_overwrite(p)
+    add_output(p, "checkpoint directory to write")

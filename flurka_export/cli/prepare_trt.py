@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +24,6 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "prepare-trt", run, "tag FlurkaAttention nodes so TensorRT's ONNX parser uses the plugin")
     p.add_argument("input", help="ONNX file")
-    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    add_overwrite(p)
+    add_output(p, "ONNX file to write")
     p.add_argument("--strip-bodies", action="store_true",
                    help="also remove the function bodies (the file then needs the plugin; ONNX Runtime cannot run it)")

@@ -66,7 +66,7 @@ def export_and_compare(checkpoint: str | Path, onnx_path: str | Path,
                        batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]],
                        **export_options: Any) -> PredictionReport:
     """Export the checkpoint to ONNX, then run the same batches through PyTorch and ONNX Runtime."""
-    from .. import export_onnx
+    from ..export import export_onnx
     from ..models import load_pretrained
 
     model = load_pretrained(checkpoint)
