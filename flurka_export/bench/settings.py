@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ..runtimes import runtime_names
 from .timing import default_threads
@@ -50,8 +51,22 @@ class BenchSettings:
         elif _not_int(self.threads) or self.threads < 1:
             raise ValueError(f"--threads must be an integer >= 1, not {self.threads!r}")
         for kind in self.kinds:  # the model's own limits (hidden divisible by heads, ...), before any work
-            model_config(self, kind)
+            try:
+                model_config(self, kind)
+            except ValueError as e:
+                raise ValueError(_in_flags(str(e))) from None
         return self
+
+
+# The model fields bench sets, as the flags that set them, so a config error names what to change.
+_FLAGS = {"low_rank": "--low-rank", "max_seq_len": "max(--seq-lens)", "hidden_size": "--hidden",
+          "num_heads": "--heads", "num_layers": "--layers", "num_features": "--num-features"}
+
+
+def _in_flags(message: str) -> str:
+    for field, flag in _FLAGS.items():
+        message = re.sub(rf"\b{field}\b", flag, message)
+    return message.replace("invalid FlurkaConfig: ", "bench model: ")
 
 
 def _not_int(value: object) -> bool:
