@@ -64,7 +64,7 @@ def no_work(monkeypatch):
     (["--kinds", ","], "--kinds is empty"),
     (["--kinds", "softmax,nope"], "unknown attention kind 'nope'"),
     (["--runtimes", "tvm"], "unknown runtime 'tvm'"),
-    (["--hidden", "33"], "hidden_size=33 is not divisible by num_heads=2"),
+    (["--hidden", "33"], "--hidden=33 is not divisible by --heads=2"),
     (["--json", "."], "is a directory"),
 ])
 def test_bad_values_one_line_before_any_work(args, message, no_work, capsys):
