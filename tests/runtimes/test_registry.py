@@ -106,3 +106,17 @@ def test_cli_help_lists_a_new_runtime(with_noopt, capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "noopt" in capsys.readouterr().out
+
+
+def test_every_runtime_class_in_the_package_is_registered():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import flurka_export.runtimes as package
+
+    defined = {obj.name: f"{info.name}.py" for info in pkgutil.iter_modules(package.__path__)
+               for obj in vars(importlib.import_module(f"{package.__name__}.{info.name}")).values()
+               if inspect.isclass(obj) and issubclass(obj, Runtime) and not inspect.isabstract(obj)}
+    missing = {name: module for name, module in defined.items() if name not in runtime_names()}
+    assert not missing, f"runtimes defined but not listed in runtimes/registry.py _RUNTIMES: {missing}"
