@@ -130,6 +130,19 @@ int32_t FlurkaAttentionPlugin::checkShapes(Dims const* dims, int32_t nbInputs) c
     }
 }
 
+int32_t FlurkaAttentionPlugin::checkCounts(int32_t nbInputs, int32_t nbOutputs) const
+{
+    if (nbOutputs != 1)
+    {
+        return fail("expected 1 output, got " + std::to_string(nbOutputs));
+    }
+    if (nbInputs < 3 || nbInputs > 4)
+    {
+        return checkShapes(nullptr, nbInputs); // reports the input count; reads no dims
+    }
+    return 0;
+}
+
 int32_t FlurkaAttentionPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
 {
@@ -145,13 +158,9 @@ int32_t FlurkaAttentionPlugin::configurePlugin(
 
 int32_t FlurkaAttentionPlugin::configure(DynamicPluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs)
 {
-    if (nbOutputs != 1)
+    if (int32_t const rc = checkCounts(nbInputs, nbOutputs))
     {
-        return fail("expected 1 output, got " + std::to_string(nbOutputs));
-    }
-    if (nbInputs < 3 || nbInputs > 4)
-    {
-        return checkShapes(nullptr, nbInputs); // reports the input count; reads no dims
+        return rc;
     }
     Dims desc[4];
     Dims maxDims[4];
@@ -226,13 +235,9 @@ int32_t FlurkaAttentionPlugin::getOutputShapes(DimsExprs const* inputs, int32_t 
 int32_t FlurkaAttentionPlugin::outputShapes(
     DimsExprs const* inputs, int32_t nbInputs, DimsExprs* outputs, int32_t nbOutputs)
 {
-    if (nbOutputs != 1)
+    if (int32_t const rc = checkCounts(nbInputs, nbOutputs))
     {
-        return fail("expected 1 output, got " + std::to_string(nbOutputs));
-    }
-    if (nbInputs < 3 || nbInputs > 4)
-    {
-        return checkShapes(nullptr, nbInputs); // reports the input count; reads no dims
+        return rc;
     }
     Dims known[4];
     for (int32_t i = 0; i < nbInputs; ++i)

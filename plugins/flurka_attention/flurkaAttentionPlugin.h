@@ -155,6 +155,9 @@ private:
     int32_t shapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs);
     int32_t outputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs, nvinfer1::DimsExprs* outputs,
         int32_t nbOutputs);
+    //! The tensor counts, checked before any dims are read (output shapes, configure, shape change): 0 when
+    //! right. May throw (the message); its callers run inside their noexcept wrapper's try.
+    int32_t checkCounts(int32_t nbInputs, int32_t nbOutputs) const;
     //! Check input count and, for every known (>= 0) extent, the shapes of query/key/value/feature_proj.
     int32_t checkShapes(nvinfer1::Dims const* dims, int32_t nbInputs) const noexcept;
     //! Launcher parameters for concrete (or maximum) input dimensions.

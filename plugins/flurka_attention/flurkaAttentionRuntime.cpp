@@ -89,13 +89,9 @@ int32_t FlurkaAttentionPlugin::onShapeChange(
 
 int32_t FlurkaAttentionPlugin::shapeChange(PluginTensorDesc const* in, int32_t nbInputs, int32_t nbOutputs)
 {
-    if (nbOutputs != 1)
+    if (int32_t const rc = checkCounts(nbInputs, nbOutputs))
     {
-        return fail("expected 1 output, got " + std::to_string(nbOutputs));
-    }
-    if (nbInputs < 3 || nbInputs > 4)
-    {
-        return checkShapes(nullptr, nbInputs); // reports the input count; reads no dims
+        return rc;
     }
     Dims dims[4];
     for (int32_t i = 0; i < nbInputs; ++i)
