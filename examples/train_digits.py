@@ -15,7 +15,7 @@ import time
 
 from flurka_export.data.digits import batches, load_digits_splits
 from flurka_export.models import ATTENTION_KINDS, FlurkaConfig, build_model, load_pretrained
-from flurka_export.train import export_and_compare, train_classifier
+from flurka_export.train import export_test_results, train_classifier
 from flurka_export.train.loop import accuracy, start_run
 
 
@@ -73,20 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["test_accuracy_torch"] = accuracy(load_pretrained(ckpt), test())
         print(f"test accuracy PyTorch {results['test_accuracy_torch']:.4f}")
     else:
-        onnx_path = out / "digits.onnx"
-        report = export_and_compare(ckpt, onnx_path, test)
-        results.update(onnx=str(onnx_path), test_accuracy_torch=report.torch_accuracy,
-                       test_accuracy_onnx=report.onnx_accuracy, disagreements=report.disagreements,
-                       max_abs_logit_diff=report.max_abs_logit_diff)
-        print(f"exported {onnx_path}")
-        print(report.summary())
-        if args.int8:
-            from flurka_export.train.int8_eval import int8_report
-
-            q = int8_report(ckpt, onnx_path, test)
-            results.update(test_accuracy_int8=q.int8_accuracy, int8_top1_agreement=q.top1_agreement,
-                           int8_max_abs_logit_diff=q.max_abs_logit_diff, onnx_int8=q.int8_path)
-            print(q.summary())
+        results.update(export_test_results(ckpt, out / "digits.onnx", test, int8=args.int8))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

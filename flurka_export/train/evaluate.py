@@ -70,7 +70,28 @@ def export_and_compare(checkpoint: str | Path, onnx_path: str | Path,
     from ..models import load_pretrained
 
     model = load_pretrained(checkpoint)
-    export_onnx(checkpoint, onnx_path, **export_options)
+    export_onnx(model, onnx_path, **export_options)  # export copies the model before any dtype change
     torch_logits, labels = torch_predict(model, batches())
     onnx_logits = onnx_predict(onnx_path, batches())
     return compare_predictions(torch_logits, onnx_logits, labels)
+
+
+def export_test_results(checkpoint: str | Path, onnx_path: str | Path,
+                        batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]], *, int8: bool = False,
+                        log: Callable[[str], Any] = print) -> dict[str, Any]:
+    """The examples' last step: export the best checkpoint, test it in PyTorch and ONNX Runtime (and with
+    `int8` the int8 file as well); logs the summaries and returns the entries for results.json."""
+    report = export_and_compare(checkpoint, onnx_path, batches)
+    results: dict[str, Any] = dict(onnx=str(onnx_path), test_accuracy_torch=report.torch_accuracy,
+                                   test_accuracy_onnx=report.onnx_accuracy, disagreements=report.disagreements,
+                                   max_abs_logit_diff=report.max_abs_logit_diff)
+    log(f"exported {onnx_path}")
+    log(report.summary())
+    if int8:
+        from .int8_eval import int8_report
+
+        q = int8_report(checkpoint, onnx_path, batches)
+        results.update(test_accuracy_int8=q.int8_accuracy, int8_top1_agreement=q.top1_agreement,
+                       int8_max_abs_logit_diff=q.max_abs_logit_diff, onnx_int8=q.int8_path)
+        log(q.summary())
+    return results
