@@ -55,13 +55,13 @@ def prepare(settings: BenchSettings, kind: str, runtimes: list[str], workdir: Pa
     needs from it (TensorRT: the engine)."""
     from ..export import export_onnx
     from ..models import build_model, save_pretrained
-    from ..runtimes import RuntimeUnavailable, runtime_of_variant
+    from ..runtimes import Runtime, RuntimeUnavailable, runtime_of_variant
     from .measure import bench_request
     from .variants import prepare_variants, split_runtime
 
     model = build_model(model_config(settings, kind))
     paths = {"checkpoint": str(save_pretrained(model, workdir / f"{kind}-ckpt"))}
-    first_row: dict[Any, str] = {}  # each runtime and its first row
+    first_row: dict[Runtime, str] = {}  # each runtime and its first row
     for row in runtimes:
         first_row.setdefault(runtime_of_variant(split_runtime(row)[0]), row)
     if any("onnx" in target.bench_needs for target in first_row):

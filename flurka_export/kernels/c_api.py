@@ -91,12 +91,14 @@ def launcher_functions() -> str:
 
 def write_block(path: str) -> None:
     """Replace the BEGIN..END block of the header at `path` with the current declarations."""
+    from ..utils import atomic_path
+
     text = open(path).read()
-    start, end = text.find(BEGIN[:20]), text.find(END)
+    start, end = text.find("/* FLURKA-API-BEGIN"), text.find(END)  # the marker, whatever its comment says
     if start < 0 or end < 0:
         raise SystemExit(f"{path} has no FLURKA-API-BEGIN ... FLURKA-API-END block to replace")
-    with open(path, "w") as f:
-        f.write(text[:start] + declarations() + text[end + len(END):])
+    with atomic_path(path) as tmp:
+        tmp.write_text(text[:start] + declarations() + text[end + len(END):])
 
 
 if __name__ == "__main__":

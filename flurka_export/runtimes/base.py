@@ -1,4 +1,4 @@
-"""The interface every runtime implements; verify, bench, deploy and the CLI see runtimes only through it.
+"""The interface every runtime implements; verify, bench and the CLI see runtimes only through it.
 
 Adding a runtime = one module with a `Runtime` subclass, listed in `runtimes/registry.py`, plus its tests.
 Variants (the devices bench times separately) are named `<name>` or `<name>-<device>`.
