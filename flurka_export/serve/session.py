@@ -41,9 +41,12 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
             workspace_parent: str | Path | None = None) -> Iterator[Served]:
     """Serve `onnx_path` until the block ends (also on an exception or KeyboardInterrupt)."""
     from ..deploy.triton import onnx_io
+    from ..onnx_io import load_onnx
 
     dist = find_distribution()  # before anything is written: a missing server is a one-line error
-    inputs, outputs, _ = onnx_io(onnx_path)
+    proto = load_onnx(onnx_path, load_external_data=False)  # read once for the I/O names and the metadata
+    inputs, outputs, _ = onnx_io(proto)
+    facts = model_facts(proto)
     endpoints = resolve_ports(endpoints)
     workspace = Path(tempfile.mkdtemp(prefix="flurka-serve-", dir=workspace_parent))
     server = None
@@ -55,7 +58,7 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
         server = TritonServer(dist, repo, workspace, endpoints)
         server.start()
         server.wait_ready(options.startup_timeout_s)
-        yield Served(server, endpoints, options.name, model_facts(onnx_path), [t.name for t in inputs],
+        yield Served(server, endpoints, options.name, facts, [t.name for t in inputs],
                      [t.name for t in outputs], workspace)
     finally:
         if server is not None:
