@@ -145,20 +145,31 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False, overwrite: boo
         check_output_dir(path, overwrite=overwrite)
     else:
         check_output_file(path, overwrite=overwrite)
-    with _created_parents(path):
-        with _signals_deferred():  # a signal between mkdtemp and `try` would leak the temporary directory
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
+    with _created_parents(path), temporary_directory(f".{path.name}.", path.absolute().parent) as tmp:
+        target = tmp / path.name
+        if is_dir:
+            target.mkdir()
         try:
-            target = tmp / path.name
-            if is_dir:
-                target.mkdir()
-            try:
-                yield target
-            except OSError as e:
-                raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-            apply_umask(target)
-            _move_into_place(target, path, is_dir)
-        finally:
+            yield target
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        apply_umask(target)
+        _move_into_place(target, path, is_dir)
+
+
+@contextlib.contextmanager
+def temporary_directory(prefix: str, parent: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A new directory, removed with its contents when the block ends, however it ends.
+
+    SIGINT and SIGTERM are held back while it is made and delivered inside the cleanup's `try`: a signal
+    at that moment would otherwise leave the directory behind."""
+    tmp = None
+    try:
+        with _signals_deferred():
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        yield tmp
+    finally:
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 

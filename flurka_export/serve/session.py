@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..utils import temporary_directory
 from .distribution import find_distribution
 from .process import Endpoints, TritonServer, resolve_ports
 from .repository import ModelFacts, model_facts, write_python_repository
@@ -48,19 +47,18 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
     inputs, outputs, _ = onnx_io(proto)
     facts = model_facts(proto)
     endpoints = resolve_ports(endpoints)
-    workspace = Path(tempfile.mkdtemp(prefix="flurka-serve-", dir=workspace_parent))
-    server = None
-    try:
-        repo = workspace / "models"
-        write_python_repository(onnx_path, repo, options.name, version=1, max_batch=options.max_batch,
-                                max_queue_delay_us=options.max_queue_delay_us, instances=options.instances,
-                                threads=options.threads, link_model=True)
-        server = TritonServer(dist, repo, workspace, endpoints)
-        server.start()
-        server.wait_ready(options.startup_timeout_s)
-        yield Served(server, endpoints, options.name, facts, [t.name for t in inputs],
-                     [t.name for t in outputs], workspace)
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(workspace, ignore_errors=True)
+    with temporary_directory("flurka-serve-", workspace_parent) as workspace:
+        server = None
+        try:
+            repo = workspace / "models"
+            write_python_repository(onnx_path, repo, options.name, version=1, max_batch=options.max_batch,
+                                    max_queue_delay_us=options.max_queue_delay_us, instances=options.instances,
+                                    threads=options.threads, link_model=True)
+            server = TritonServer(dist, repo, workspace, endpoints)
+            server.start()
+            server.wait_ready(options.startup_timeout_s)
+            yield Served(server, endpoints, options.name, facts, [t.name for t in inputs],
+                         [t.name for t in outputs], workspace)
+        finally:
+            if server is not None:
+                server.stop()
