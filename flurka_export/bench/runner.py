@@ -12,11 +12,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..utils import temporary_directory
 from .measure import BenchResult, run_group
 from .settings import BenchSettings, model_config
 from .timing import physical_cores
@@ -159,7 +159,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
         bar.set_postfix_str(f"{r.kind} {r.runtime} N={r.seq_len} p50={r.p50_ms:.1f}ms")
         bar.update(1)
 
-    with tempfile.TemporaryDirectory(prefix="flurka-bench-") as tmp:
+    with temporary_directory("flurka-bench-") as tmp:
         for kind in settings.kinds:
             bar.set_description(f"export {kind}")
             paths = prepare(settings, kind, runtimes, Path(tmp))

@@ -27,15 +27,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _export_quantized(args: argparse.Namespace) -> int:
     """fp32 export to a scratch file, then `optimize --quantize int8` into the output."""
-    import tempfile
     from pathlib import Path
 
     from ..export import export_onnx
     from ..optimize.pipeline import optimize_file
+    from ..utils import temporary_directory
 
     if args.dtype != "fp32":
         raise ValueError(f"--quantize int8 starts from an fp32 export; drop --dtype {args.dtype}")
-    with tempfile.TemporaryDirectory(prefix=".flurka-export-", dir=Path(args.output).resolve().parent) as tmp:
+    with temporary_directory(".flurka-export-", Path(args.output).resolve().parent) as tmp:
         fp32 = export_onnx(args.checkpoint, Path(tmp) / "fp32.onnx", opset=args.opset,
                            attention_op=args.attention_op, max_seq_len=args.max_seq_len)
         summary = optimize_file(str(fp32), args.output, quantize=args.quantize, overwrite=True)

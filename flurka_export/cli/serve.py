@@ -7,11 +7,11 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..utils import temporary_directory
 from .common import add_command
 from .main import CommandError
 
@@ -48,7 +48,7 @@ def _onnx_for(model: Path) -> Iterator[Path]:
         raise CommandError(f"{model} is neither an ONNX file (.onnx) nor a checkpoint directory (config.json)")
     from ..export.onnx_export import export_onnx
 
-    with tempfile.TemporaryDirectory(prefix="flurka-serve-export-") as tmp:
+    with temporary_directory("flurka-serve-export-") as tmp:
         print(f"exporting {model} to ONNX ...", flush=True)
         yield export_onnx(model, Path(tmp) / "model.onnx")
 

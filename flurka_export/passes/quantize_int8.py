@@ -12,13 +12,13 @@ inputs stay float, and `quant_pre_process` is not run because it inlines model-l
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from ..utils import temporary_directory
 from .flurka_guard import assert_preserved, is_flurka, snapshot
 from .ort_fusions import quiet_ort_logs
 
@@ -97,7 +97,7 @@ def quantize_int8(model: onnx.ModelProto, calibration: dict[str, np.ndarray] | N
     before = snapshot(model)
     exclude = [n.name for n in model.graph.node if is_flurka(n)]
     # quiet_ort_logs: ORT suggests quant_pre_process, which is not possible here (see above).
-    with tempfile.TemporaryDirectory(prefix="flurka-int8-") as tmp, quiet_ort_logs():
+    with temporary_directory("flurka-int8-") as tmp, quiet_ort_logs():
         out = Path(tmp) / "int8.onnx"
         # Handed a ModelProto, onnxruntime.quantization moves its initializers to external data in place and
         # leaves that .data file in the working directory: give it a file in our scratch directory instead.
