@@ -100,15 +100,24 @@ def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False, writes
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the duration of the block (they are delivered right after it)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold SIGINT and SIGTERM back for the duration of the block; they are delivered right after it.
+
+    Python-level handlers that only record the signal, not a signal mask: a process-directed signal goes to
+    any thread that does not block it (torch and ONNX Runtime start worker threads), and Python then raises
+    in the main thread whatever that thread's mask says."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    pending: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, _frame: pending.append(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+        for sig in dict.fromkeys(pending):
+            signal.raise_signal(sig)  # through the restored handler: KeyboardInterrupt, the CLI's SIGTERM, ...
 
 
 @contextlib.contextmanager
