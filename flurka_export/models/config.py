@@ -11,7 +11,8 @@ from ..ops.feature_maps import DEFAULTS, FEATURE_MAPS
 from .config_rules import ACTIVATION_ALIASES, ConfigError, check_field, field_rules
 
 # encoder: the bare text encoder (Hugging Face BertModel); its output is the last hidden state.
-TASKS = ("classify", "mlm", "image", "encoder")
+# lm: decoder-only causal language model (generates; softmax or kernel-* attention only).
+TASKS = ("classify", "mlm", "image", "encoder", "lm")
 ATTENTION_KINDS: tuple[str, ...] = (
     "softmax",
     "linformer",
@@ -28,6 +29,23 @@ def feature_map_of(attention: str) -> str | None:
 def is_low_rank(attention: str) -> bool:
     """Kinds that shorten keys/values with E_K, E_V (step 1)."""
     return attention == "linformer" or attention.startswith("flurka-")
+
+
+def causal_attention_error(attention: str) -> str | None:
+    """Why `attention` cannot be causal (None when it can): causal self-attention is softmax or kernel-<map>
+    with a causal feature map (docs/op-spec.md, "Causal kernel attention")."""
+    from ..ops.causal import CAUSAL_FEATURE_MAPS
+
+    allowed = "softmax, " + ", ".join(f"kernel-{m}" for m in CAUSAL_FEATURE_MAPS)
+    if is_low_rank(attention):
+        return (f"attention {attention!r} cannot be causal: its low-rank step (E_K, E_V) mixes all N positions, "
+                f"so a token would see the future; causal kinds: {allowed}")
+    fmap = feature_map_of(attention)
+    if fmap is not None and fmap not in CAUSAL_FEATURE_MAPS:
+        better = f" (use kernel-{fmap}-causal)" if f"{fmap}-causal" in CAUSAL_FEATURE_MAPS else ""
+        return (f"attention {attention!r} cannot be causal: feature map {fmap!r} reads all keys for its key-side "
+                f"constant, so a token would see the future{better}; causal kinds: {allowed}")
+    return None
 
 
 def uses_flurka_op(attention: str) -> bool:
@@ -119,6 +137,8 @@ class FlurkaConfig:
             raise bad(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.low_rank > self.max_seq_len:
             raise bad(f"low_rank={self.low_rank} exceeds max_seq_len={self.max_seq_len}")
+        if self.task == "lm" and (why := causal_attention_error(self.attention)):
+            raise bad(why)
         if self.task == "image":
             if self.image_size % self.patch_size:
                 raise bad(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")

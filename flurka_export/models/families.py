@@ -9,6 +9,7 @@ from torch import nn
 
 from .attention import FlurkaSelfAttention, check_seq_len
 from .config import FlurkaConfig
+from .lm import FlurkaForCausalLM
 
 
 def activation(name: str) -> nn.Module:
@@ -152,6 +153,7 @@ FAMILIES: dict[str, type[nn.Module]] = {
     "mlm": FlurkaForMaskedLM,
     "image": FlurkaViT,
     "encoder": FlurkaEncoder,
+    "lm": FlurkaForCausalLM,
 }
 
 
