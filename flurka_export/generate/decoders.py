@@ -75,7 +75,7 @@ class OrtDecoder:
         types = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
         past = {}
         for i, layer in enumerate(empty_past(self.config, batch)):
-            for name, t in zip(past_names(self.config), layer):
+            for name, t in zip(past_names(self.config), layer, strict=True):
                 key = f"past_key_values.{i}.{name}"
                 past[key] = np.zeros(t.shape, types.get(self.inputs[key].type, np.float32))
         return past
@@ -83,7 +83,7 @@ class OrtDecoder:
     def _run(self, ids: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": self.mask,
                 "position_ids": positions_from_mask_np(self.mask, ids.shape[1]), **self.past}
-        out = dict(zip(self.output_names, self.session.run(None, feed)))
+        out = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
         self.past = {"past_key_values." + k.removeprefix("present."): v for k, v in out.items()
                      if k.startswith("present.")}
         return out["logits"][:, -1].astype(np.float32)

@@ -53,7 +53,12 @@ def positions_from_mask(attention_mask: torch.Tensor, new_tokens: int) -> torch.
     """position_ids [B, T] of the last `new_tokens` columns: real tokens count 0, 1, 2, ... from the first real
     one (left padding shifts nothing); pad columns get 0."""
     pos = attention_mask.long().cumsum(-1) - 1
-    return pos.clamp(min=0)[:, attention_mask.shape[1] - new_tokens:]
+    return last_columns(pos.clamp(min=0), new_tokens)
+
+
+def last_columns(mask: torch.Tensor, n: int) -> torch.Tensor:
+    """mask[:, -n:] with a length torch.export knows is exactly n (a slice start would be data-dependent)."""
+    return mask.narrow(1, mask.shape[1] - n, n)
 
 
 class CausalSelfAttention(nn.Module):
@@ -85,7 +90,7 @@ class CausalSelfAttention(nn.Module):
             proj = None if self.feature_proj is None else self.feature_proj.to(q.dtype)
             ctx, state = causal_kernel_attention(
                 q, k, v, past[0], proj, num_heads=self.num_heads, feature_map=self.feature_map,
-                key_mask=mask[:, mask.shape[1] - x.shape[1]:], **self.attrs)
+                key_mask=last_columns(mask, x.shape[1]), **self.attrs)
             present = (state,)
         return self.out(ctx), present
 
@@ -163,9 +168,9 @@ class FlurkaForCausalLM(nn.Module):
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask, t)
         x = self.drop(self.word_embeddings(input_ids) + self.position_embeddings(position_ids))
-        real = attention_mask[:, attention_mask.shape[1] - t:, None].bool()
+        real = last_columns(attention_mask, t)[:, :, None].bool()
         presents = []
-        for layer, layer_past in zip(self.layers, past):
+        for layer, layer_past in zip(self.layers, past, strict=True):
             x, present = layer(x, attention_mask, layer_past)
             # Pad rows carry nothing forward: a left-pad row (no real key before it) is zeroed, so its keys
             # and values stay finite in the next layer (0 * NaN would otherwise reach the state).
@@ -181,3 +186,29 @@ class FlurkaForCausalLM(nn.Module):
 
     def dtype_of(self) -> torch.dtype:
         return self.word_embeddings.weight.dtype
+
+
+class CausalLMWithPast(nn.Module):
+    """The exported form: flat named inputs (input_ids, attention_mask, position_ids, then each layer's past in
+    `past_names` order) and flat outputs (logits, then each layer's present in the same order)."""
+
+    def __init__(self, model: FlurkaForCausalLM) -> None:
+        super().__init__()
+        self.model = model
+        self.config = model.config
+        self.per_layer = len(past_names(model.config))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        n = self.per_layer
+        layers = [tuple(past[i:i + n]) for i in range(0, len(past), n)]
+        logits, presents = self.model(input_ids, attention_mask, position_ids, past_key_values=layers, use_cache=True)
+        return (logits, *(t for layer in presents for t in layer))
+
+
+def io_names(config: FlurkaConfig) -> tuple[list[str], list[str]]:
+    """ONNX input and output names of the exported lm (optimum's and onnxruntime-genai's)."""
+    names = past_names(config)
+    past = [f"past_key_values.{i}.{n}" for i in range(config.num_layers) for n in names]
+    present = [f"present.{i}.{n}" for i in range(config.num_layers) for n in names]
+    return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
