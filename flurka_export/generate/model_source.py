@@ -1,0 +1,56 @@
+"""Where `generate` gets a model: a checkpoint directory (PyTorch, or ONNX Runtime after an export to a
+temporary file) or an exported .onnx (ONNX Runtime), with its config, special tokens and tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..models import FlurkaConfig
+from .options import GenerationConfig, GenerationError
+from .tokenizer import read_tokenizer_text
+
+RUNTIMES = ("torch", "ort")
+
+
+@dataclasses.dataclass
+class ModelSource:
+    path: Path
+    config: FlurkaConfig
+    generation: GenerationConfig
+    tokenizer_text: str | None
+    is_onnx: bool
+
+
+def open_source(path: str | os.PathLike) -> ModelSource:
+    """Read what generation needs from a checkpoint directory or an exported .onnx; refuse a model that
+    does not generate in one line."""
+    from ..models import load_config
+    from ..onnx_io import META_GENERATION, META_TOKENIZER, exported_config, load_onnx, metadata
+
+    path = Path(path)
+    if path.is_dir():
+        config = load_config(path)
+        source = ModelSource(path, config, GenerationConfig.read(path), read_tokenizer_text(path), False)
+    else:
+        model = load_onnx(path, load_external_data=False)
+        data = exported_config(model)
+        if data is None:
+            raise GenerationError(f"{path} was not exported by flurka-export (no flurka.config metadata)")
+        meta = metadata(model)
+        gen = json.loads(meta[META_GENERATION]) if META_GENERATION in meta else {}
+        source = ModelSource(path, FlurkaConfig.from_dict(data), GenerationConfig.from_dict(gen, str(path)),
+                             meta.get(META_TOKENIZER), True)
+    check_generates(source.config, path)
+    return source
+
+
+def check_generates(config: FlurkaConfig, path: Any) -> None:
+    from ..models.specs import spec_of
+
+    if not spec_of(config).generates:
+        raise GenerationError(f"{path} is a {config.task!r} model, which does not generate; generate needs a "
+                              f"model that does (task lm)")
