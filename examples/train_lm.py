@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=30)
-    p.add_argument("--eval-every", type=int, default=100, help="validate every N steps")
+    p.add_argument("--eval-every", type=int, default=25, help="validate every N steps")
     p.add_argument("--eval-windows", type=int, default=None, help="held-out windows scored (default: all)")
     p.add_argument("--max-verses", type=int, default=None, help="use only the first N verses of each split")
     p.add_argument("--prompt", default="In the beginning")
@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    p.add_argument("--eval-only", action="store_true",
+                   help="only evaluate --out's checkpoint (export, perplexities, samples) and update results.json")
     p.add_argument("--plot", default=None, metavar="PNG", help="plot the curves of the run directories given after it")
     p.add_argument("runs", nargs="*", help="with --plot: run directories (their results.json)")
     args = p.parse_args(argv)
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
         return plot(args.plot, args.runs)
     out = start_run(args.seed, args.threads, args.out)
     ckpt = out / "checkpoint"
+    if args.eval_only:
+        return evaluate_saved(args, out)
     tok, gen, train_stream, heldout = prepare_text(args, ckpt)
     config = FlurkaConfig(task="lm", attention=args.attention, num_layers=args.num_layers, hidden_size=args.hidden_size,
                           num_heads=args.num_heads, max_seq_len=args.context, low_rank=min(32, args.context),
@@ -149,6 +153,22 @@ def main(argv: list[str] | None = None) -> dict:
                "history": result.history}
     results.update(evaluate(args, ckpt, out, tok, gen, heldout))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def evaluate_saved(args: argparse.Namespace, out: Path) -> dict:
+    """--eval-only: the checkpoint's tokenizer, generation config and context; results.json updated."""
+    from tokenizers import Tokenizer
+
+    ckpt = out / "checkpoint"
+    tok = Tokenizer.from_file(str(ckpt / TOKENIZER_NAME))
+    gen = GenerationConfig.read(ckpt)
+    args.context = load_pretrained(ckpt).config.max_seq_len
+    heldout = lm.pack(tok, kjv.load_splits(args.max_verses)["heldout"], gen.eos_token_id)
+    path = out / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.update(evaluate(args, ckpt, out, tok, gen, heldout))
+    path.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
