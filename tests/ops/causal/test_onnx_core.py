@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from flurka_export.models.random_features import draw_feature_proj
+from flurka_export.ops import flurka_attention
 from flurka_export.ops.causal import CORE_NAME, causal_kernel_attention, causal_state_shape
+from flurka_export.ops.onnx_bodies import attach_function_bodies
 from flurka_export.passes.causal_core import lower_causal_core
 from flurka_export.runtimes.ort_runner import make_session
 
@@ -26,8 +28,11 @@ class CausalLayer(torch.nn.Module):
         self.register_buffer("proj", draw_feature_proj(FMAP, H, P, D, 0))
 
     def forward(self, x, past_state, attention_mask, form="chunked"):
-        return causal_kernel_attention(self.q(x), self.k(x), self.v(x), past_state, self.proj, num_heads=H,
-                                       feature_map=FMAP, key_mask=attention_mask, form=form, chunk_size=8)
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        out, present = causal_kernel_attention(q, k, v, past_state, self.proj, num_heads=H, feature_map=FMAP,
+                                               key_mask=attention_mask, form=form, chunk_size=8)
+        # A non-causal FlurkaAttention beside it (as in seq2seq): its function body must follow the opset.
+        return out, present, flurka_attention(q, k, v.nan_to_num(), self.proj, num_heads=H, feature_map=FMAP)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +42,10 @@ def exported():
     past = torch.zeros(2, *causal_state_shape(H, D, FMAP, P, 1))
     b, t = torch.export.Dim("batch"), torch.export.Dim("seq")
     program = torch.onnx.export(layer, (x, past, mask), dynamo=True, verbose=False,
-                                input_names=["x", "past_state", "attention_mask"], output_names=["out", "present"],
-                                dynamic_shapes=({0: b, 1: t}, {0: b}, {0: b, 1: t}))
+                                input_names=["x", "past_state", "attention_mask"],
+                                output_names=["out", "present", "full"], dynamic_shapes=({0: b, 1: t}, {0: b}, {0: b, 1: t}))
     model = program.model_proto
+    attach_function_bodies(model, next(i.version for i in model.opset_import if i.domain == ""))
     assert [n.op_type for n in model.graph.node].count(CORE_NAME) == 1
     return layer, model
 
@@ -49,8 +55,12 @@ def _decode(run, layer, x, mask):
     past = np.zeros((x.shape[0], *causal_state_shape(H, D, FMAP, P, 1)), np.float32)
     outs = []
     for lo, hi in ((0, x.shape[1] - 3), *((i, i + 1) for i in range(x.shape[1] - 3, x.shape[1]))):
-        out, past = run(x[:, lo:hi], past, mask[:, lo:hi])
+        out, past, full = run(x[:, lo:hi], past, mask[:, lo:hi])
         outs.append(out)
+        if lo == 0:
+            with torch.no_grad():
+                _, _, want = layer(x[:, lo:hi], None, mask[:, lo:hi])
+            np.testing.assert_allclose(full, want.numpy(), atol=1e-5, rtol=1e-4)
     return np.concatenate(outs, 1), past
 
 
@@ -61,8 +71,9 @@ def test_lowered_model_decodes_like_torch(exported, linear_attention):
     assert count == 1
     ops = {(n.domain, n.op_type) for n in lowered.graph.node}
     want = ("com.microsoft" if linear_attention == "ort" else "", "LinearAttention")
-    assert want in ops and not any(d == "com.flurka" for d, _ in ops)
+    assert want in ops and ("com.flurka", CORE_NAME) not in ops and ("com.flurka", "FlurkaAttention") in ops
     if linear_attention == "onnx":
+        assert {i.version for f in lowered.functions for i in f.opset_import if i.domain == ""} == {27}
         assert {i.domain or "ai.onnx": i.version for i in lowered.opset_import}["ai.onnx"] == 27
         onnx.checker.check_model(lowered, full_check=True)
 
@@ -72,7 +83,7 @@ def test_lowered_model_decodes_like_torch(exported, linear_attention):
     mask[1, :4] = 0  # row 1 is left-padded
     x[1, :4] = float("nan")
     with torch.no_grad():
-        want_out, want_state = layer(x, None, mask, form="naive")
+        want_out, want_state, _ = layer(x, None, mask, form="naive")
 
     sess = make_session(lowered.SerializeToString(), ["CPUExecutionProvider"])
     def ort_run(xs, past, m):  # noqa: E306
