@@ -82,6 +82,9 @@ class FeatureMap:
     c_kernel_columns: str
     constants: Mapping[str, float] = dataclasses.field(default_factory=dict)
     random_features: str | None = None  # how models draw feature_proj ("gaussian", "orthogonal")
+    # phi of one key reads that key only, so causal kernel attention (ops.causal) may use the map; favor's
+    # key-side c is a max over the whole key block (it sees the future): its causal form is favor-causal.
+    causal: bool = True
 
     def attribute_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The attributes this map reads, from `values` (defaults filled in), validated."""

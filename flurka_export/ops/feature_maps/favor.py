@@ -93,4 +93,5 @@ FEATURE_MAP = FeatureMap(
     c_phi_dim="p->num_proj", c_kernel_p="p->num_proj", c_kernel_columns="p->num_proj",
     constants={"FAVOR_EPS": FAVOR_EPS},
     random_features="orthogonal",
+    causal=False,
 )
