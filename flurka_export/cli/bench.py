@@ -16,7 +16,7 @@ def default_kinds() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
-    from ..bench.runner import run_bench
+    from ..bench.run import run_bench
     from ..bench.settings import BenchSettings
     from ..bench.variants import parse_variants, ratio_lines
     from ..utils import check_output_file
