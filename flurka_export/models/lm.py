@@ -199,8 +199,8 @@ class CausalLMWithPast(nn.Module):
         self.per_layer = len(past_names(model.config))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        n = self.per_layer
+                past_key_values: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        n, past = self.per_layer, past_key_values
         layers = [tuple(past[i:i + n]) for i in range(0, len(past), n)]
         logits, presents = self.model(input_ids, attention_mask, position_ids, past_key_values=layers, use_cache=True)
         return (logits, *(t for layer in presents for t in layer))
