@@ -27,6 +27,17 @@ def _softmax_model(settings: DecodeSettings) -> Any:
     return build_model(lm_config(settings, "softmax"))
 
 
+def missing_baselines(settings: DecodeSettings) -> dict[str, str]:
+    """Baselines asked for that cannot run here, with the reason (transformers is optional)."""
+    if "gpt2-hf" not in settings.baselines:
+        return {}
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        return {"gpt2-hf": "transformers is not installed (pip install transformers)"}
+    return {}
+
+
 def build_targets(settings: DecodeSettings, workdir: Path) -> tuple[list[Any], Any]:
     """Every model to time, in table order (ours first), and the softmax model (None if not built)."""
     import torch
@@ -45,7 +56,7 @@ def build_targets(settings: DecodeSettings, workdir: Path) -> tuple[list[Any], A
     if "softmax-gqa" in settings.baselines:
         softmax = softmax if softmax is not None else _softmax_model(settings)
         targets.append(GqaOrt(softmax, settings.max_len, settings.threads, settings.seed))
-    if "gpt2-hf" in settings.baselines:
+    if "gpt2-hf" in settings.baselines and not missing_baselines(settings):
         targets.append(Gpt2Hf(settings))
     return targets, softmax
 
@@ -140,6 +151,7 @@ def run_decode(settings: DecodeSettings, progress: bool = True) -> dict[str, Any
             print(line, file=sys.stderr, flush=True)
 
     load_at_start = _load_average()
+    skipped = missing_baselines(settings)
     with temporary_directory("flurka-decode-") as tmp:
         log("building and exporting the models")
         targets, softmax = build_targets(settings, Path(tmp))
@@ -150,4 +162,4 @@ def run_decode(settings: DecodeSettings, progress: bool = True) -> dict[str, Any
         decode = time_decode(settings, targets, log)
         prefill = time_prefill(settings, targets, log)
     return {"settings": dataclasses.asdict(settings), "environment": environment(load_at_start),
-            "gqa_check": check, "decode": decode, "prefill": prefill}
+            "gqa_check": check, "decode": decode, "prefill": prefill, "skipped": skipped}
