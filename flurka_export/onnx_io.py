@@ -2,7 +2,8 @@
 
 `load_onnx` turns a missing, corrupt or non-model file into one clear OnnxFileError; `save_model`
 writes atomically (external data beside the file over 2 GB); the META_* keys name what
-`export_onnx` records in the model's metadata_props.
+`export_onnx`, the quantizer and the optimizer record in the model's metadata_props; no other module
+spells a flurka.* key.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ META_ATTENTION_OP = "flurka.attention_op"  # custom, decomposed
 META_MAX_SEQ_LEN = "flurka.max_seq_len"  # the largest sequence length the file was exported for
 META_GENERATION = "flurka.generation_config"  # generating families: bos/eos/pad token ids as JSON
 META_TOKENIZER = "flurka.tokenizer"  # generating families: the checkpoint's tokenizer.json, when it has one
+META_QUANTIZATION = "flurka.quantization"  # written by quantize_int8: "int8-dynamic" or "int8-static"
+META_OPTIMIZED = "flurka.optimized"  # written by optimize: the fusion level and what was fused
 TWO_GB = 2**31
 
 

@@ -3,7 +3,7 @@
 timing.py is the one timing harness (also used by the scripts in benchmarks/)."""
 
 from .measure import BenchResult
-from .runner import run_bench
+from .run import run_bench
 from .settings import BenchSettings
 
 __all__ = ["BenchResult", "BenchSettings", "run_bench"]

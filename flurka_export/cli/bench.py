@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
         return run_lm(args)
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
-    from ..bench.runner import run_bench
+    from ..bench.run import run_bench
     from ..bench.settings import BenchSettings
     from ..bench.variants import parse_variants, ratio_lines
     from ..runtimes import runtime_names

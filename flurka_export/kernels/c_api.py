@@ -17,7 +17,7 @@ END = "/* FLURKA-API-END */"
 
 
 def fmap_constant(name: str) -> str:
-    return f"FLURKA_FMAP_{name.upper()}"
+    return f"FLURKA_FMAP_{name.upper().replace('-', '_')}"  # favor-causal -> FLURKA_FMAP_FAVOR_CAUSAL
 
 
 def declarations() -> str:

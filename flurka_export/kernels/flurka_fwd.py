@@ -33,7 +33,9 @@ from ..ops.feature_maps import favor, rfa
 from . import flurka_fwd_maps as maps
 from .flurka_fwd_maps import (
     FMAP_FAVOR,
+    FMAP_FAVOR_CAUSAL,
     FMAP_RFA,
+    favor_causal_key_c,
     kv_direct,
     kv_favor,
     kv_rfa,
@@ -45,7 +47,7 @@ from .flurka_fwd_maps import (
     proj_dot,
 )
 
-SUPPORTED: tuple[str, ...] = ("relu", "elu", "rfa", "favor", "dpfp")  # tests check this equals the registry
+SUPPORTED: tuple[str, ...] = ("relu", "elu", "rfa", "favor", "dpfp", "favor-causal")  # tests check this equals the registry
 
 
 def favor_key_max(k_ptr, w_ptr, c_ptr, H, Nk, P, D: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_F: tl.constexpr,
@@ -90,6 +92,9 @@ def kv_state(k_ptr, v_ptr, w_ptr, c_ptr, s_ptr, z_ptr, H, Nk, P, stabilizer,
     elif FMAP == FMAP_FAVOR:
         c = tl.load(c_ptr + bh)
         kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
+    elif FMAP == FMAP_FAVOR_CAUSAL:  # favor's keys with c_h = max_p |W_hp|^2 / 2 (no key max kernel)
+        c = favor_causal_key_c(w_base, P, D, BLOCK_F)
+        kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D, DV, BLOCK_K, BLOCK_F, F32, UPCAST)
     else:  # the maps computed from x alone (phi_direct): relu, elu, dpfp
         kv_direct(k_base, v_base, s_base, z_base, offs_f, H, Nk, M, stabilizer, FMAP, D, DV, BLOCK_K, BLOCK_F, F32)
 
@@ -110,7 +115,7 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
     z_base = z_ptr + bh.to(tl.int64) * M
     if FMAP == FMAP_RFA:
         num, den = out_rfa(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
-    elif FMAP == FMAP_FAVOR:
+    elif FMAP == FMAP_FAVOR or FMAP == FMAP_FAVOR_CAUSAL:  # the same query side
         num, den = out_favor(q_base, rows, rmask, w_base, s_base, z_base, H, P, D, DV, BLOCK_N, BLOCK_F, F32, UPCAST)
     else:  # the maps computed from x alone (phi_direct): relu, elu, dpfp
         num, den = out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP, D, DV, BLOCK_N,
@@ -123,7 +128,7 @@ def query_out(q_ptr, w_ptr, s_ptr, z_ptr, o_ptr, H, Nq, P, stabilizer, eps,
 KERNELS = {"favor_key_max": favor_key_max, "kv_state": kv_state, "query_out": query_out}
 # The kernel-side values of the registry's constants (tests check them against ops/feature_maps).
 CONSTANTS: dict[str, Any] = {
-    "FMAP_IDS": {name: getattr(maps, f"FMAP_{name.upper()}").value for name in SUPPORTED},
+    "FMAP_IDS": {name: getattr(maps, f"FMAP_{name.upper().replace('-', '_')}").value for name in SUPPORTED},
     **{name: getattr(maps, name).value for name in (*rfa.FEATURE_MAP.constants, *favor.FEATURE_MAP.constants)},
 }
 

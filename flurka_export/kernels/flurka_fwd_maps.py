@@ -16,6 +16,7 @@ FMAP_ELU = tl.constexpr(REGISTRY["elu"].enum_id)
 FMAP_RFA = tl.constexpr(REGISTRY["rfa"].enum_id)
 FMAP_FAVOR = tl.constexpr(REGISTRY["favor"].enum_id)
 FMAP_DPFP = tl.constexpr(REGISTRY["dpfp"].enum_id)
+FMAP_FAVOR_CAUSAL = tl.constexpr(REGISTRY["favor-causal"].enum_id)
 RFA_NORM_EPS = tl.constexpr(rfa.RFA_NORM_EPS)
 RFA_SCALE = tl.constexpr(rfa.RFA_SCALE)
 RFA_DEN_MIN = tl.constexpr(rfa.RFA_DEN_MIN)
@@ -27,7 +28,7 @@ def phi_dim(D: tl.constexpr, P, FMAP: tl.constexpr):
     """M, the rows of S (FeatureMap.phi_dim with P = FeatureMap.kernel_p)."""
     if FMAP == FMAP_RFA:
         m = 2 * P
-    elif FMAP == FMAP_FAVOR:
+    elif FMAP == FMAP_FAVOR or FMAP == FMAP_FAVOR_CAUSAL:
         m = P
     elif FMAP == FMAP_DPFP:
         m = 2 * D * P
@@ -125,6 +126,17 @@ def kv_favor(k_base, v_base, w_base, c, s_base, z_base, offs_f, H, Nk, P, D: tl.
         acc = acc_dot(tl.trans(ph), vf, acc, F32)
         zacc += tl.sum(ph, axis=0)
     store_state(s_base, z_base, offs_f, fmask, acc, zacc, DV)
+
+
+def favor_causal_key_c(w_base, P, D: tl.constexpr, BLOCK_F: tl.constexpr):
+    """favor-causal's key constant c_h = max_p |W_hp|^2 / 2 (all P features of the head; reads no key)."""
+    m = tl.full([BLOCK_F], float("-inf"), tl.float32)
+    for f0 in range(0, P, BLOCK_F):
+        offs_f = f0 + tl.arange(0, BLOCK_F)
+        fmask = offs_f < P
+        w = load_rows(w_base, offs_f, fmask, D, D).to(tl.float32)
+        m = tl.maximum(m, tl.where(fmask, 0.5 * tl.sum(w * w, axis=1), float("-inf")))
+    return tl.max(m, axis=0)
 
 
 def dpfp_r(row_ptrs, idx, mask, D: tl.constexpr):
@@ -250,5 +262,5 @@ def out_direct(q_base, rows, rmask, s_base, z_base, H, M, stabilizer, eps, FMAP:
 
 HELPERS: tuple[str, ...] = (
     "phi_dim", "load_rows", "proj_dot", "acc_dot", "store_state", "phi_elementwise", "dpfp_r", "phi_dpfp",
-    "phi_direct", "kv_direct", "kv_rfa", "kv_favor", "out_direct", "out_rfa", "out_favor",
+    "phi_direct", "kv_direct", "kv_rfa", "kv_favor", "favor_causal_key_c", "out_direct", "out_rfa", "out_favor",
 )

@@ -31,6 +31,7 @@ HALF_TILES: dict[str, tuple[int, int | None, bool]] = {
     "rfa": (64, 32, True),
     "favor": (64, 64, True),
     "dpfp": (64, 64, False),
+    "favor-causal": (64, 64, True),
 }
 # Feature maps whose kv_state needs the favor_key_max kernel first (c: the key block's max of u).
 NEEDS_KEY_MAX: frozenset[str] = frozenset({"favor"})

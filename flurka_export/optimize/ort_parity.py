@@ -11,6 +11,7 @@ import json
 
 import onnx
 
+from ..onnx_io import META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN
 from ..parity.compare import DEFAULT_TOLERANCES, Comparison, compare_arrays
 
 
@@ -44,10 +45,10 @@ def _config(model: onnx.ModelProto):  # noqa: ANN202
     from ..models import FlurkaConfig
 
     props = {p.key: p.value for p in model.metadata_props}
-    if "flurka.config" not in props:
+    if META_CONFIG not in props:
         raise ValueError("cannot verify: the model has no flurka.config metadata (not exported by flurka-export); "
                          "pass --no-verify to skip the check")
-    return FlurkaConfig.from_dict(json.loads(props["flurka.config"])), props
+    return FlurkaConfig.from_dict(json.loads(props[META_CONFIG])), props
 
 
 def check_ort_parity(reference: onnx.ModelProto, candidate: onnx.ModelProto, quantized: bool = False,
@@ -59,10 +60,10 @@ def check_ort_parity(reference: onnx.ModelProto, candidate: onnx.ModelProto, qua
 
     config, props = _config(reference)
     lo, hi = config.seq_len_range
-    hi = min(hi, int(props.get("flurka.max_seq_len", hi)))
+    hi = min(hi, int(props.get(META_MAX_SEQ_LEN, hi)))
     shapes = [(2, hi)] if config.task == "image" else [(1, max(lo, min(hi, 16))), (3, max(lo, min(hi, 96)))]
-    float_dtype = {"fp16": "float16"}.get(props.get("flurka.dtype", "fp32"), "float32")
-    atol, rtol = DEFAULT_TOLERANCES.get(props.get("flurka.dtype", "fp32"), DEFAULT_TOLERANCES["fp32"])
+    float_dtype = {"fp16": "float16"}.get(props.get(META_DTYPE, "fp32"), "float32")
+    atol, rtol = DEFAULT_TOLERANCES.get(props.get(META_DTYPE, "fp32"), DEFAULT_TOLERANCES["fp32"])
     sessions = []
     for which, model in (("input", reference), ("optimized", candidate)):
         try:

@@ -13,9 +13,6 @@ class OptimizeError(ValueError):
     """An expected refusal (damaged input, existing output, failed parity): one line on the command line."""
 
 
-OPTIMIZED_KEY = "flurka.optimized"  # model metadata: the fusion level and what was fused
-
-
 def optimize_file(src: str, dst: str, *, level: str = "all", quantize: str | None = None,
                   calibration_data: str | None = None, per_channel: bool = False, verify: bool = True,
                   overwrite: bool = False) -> dict[str, Any]:
@@ -24,7 +21,7 @@ def optimize_file(src: str, dst: str, *, level: str = "all", quantize: str | Non
     import onnx
 
     from ..export.check_functions import check_flurka_functions
-    from ..onnx_io import load_onnx, save_model
+    from ..onnx_io import META_OPTIMIZED, META_QUANTIZATION, load_onnx, save_model
     from ..passes.ort_fusions import apply_ort_fusions
     from ..passes.quantize_int8 import load_calibration, quantize_int8
     from .ort_parity import check_ort_parity
@@ -44,9 +41,9 @@ def optimize_file(src: str, dst: str, *, level: str = "all", quantize: str | Non
     if quantize:
         out = quantize_int8(out, calibration, per_channel=per_channel)
     props = {p.key: p.value for p in out.metadata_props}
-    props[OPTIMIZED_KEY] = f"level={level}; " + (", ".join(f"{k} x{v}" for k, v in fused.items()) or "nothing fused")
+    props[META_OPTIMIZED] = f"level={level}; " + (", ".join(f"{k} x{v}" for k, v in fused.items()) or "nothing fused")
     onnx.helper.set_model_props(out, props)
-    summary: dict[str, Any] = {"fused": fused, "quantization": props.get("flurka.quantization"), "parity": None}
+    summary: dict[str, Any] = {"fused": fused, "quantization": props.get(META_QUANTIZATION), "parity": None}
     if verify:
         parity = check_ort_parity(model, out, quantized=bool(quantize))
         summary["parity"] = parity.summary()

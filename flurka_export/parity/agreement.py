@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import onnx
 
-from ..passes.quantize_int8 import QUANTIZATION_KEY
+from ..onnx_io import META_QUANTIZATION
 from .compare import Comparison, compare_arrays
 
 QUANT_OPS = frozenset({"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear",
@@ -36,7 +36,7 @@ class Agreement(Comparison):
 
 
 def is_quantized(model: onnx.ModelProto) -> bool:
-    if any(p.key == QUANTIZATION_KEY for p in model.metadata_props):
+    if any(p.key == META_QUANTIZATION for p in model.metadata_props):
         return True
     return any(n.op_type in QUANT_OPS for n in model.graph.node)
 

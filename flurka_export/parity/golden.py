@@ -154,7 +154,7 @@ def read_golden(path: str | os.PathLike) -> tuple[dict[str, Any], list[Feed], li
 def _runner(model: Path, plugin: str | os.PathLike | None, per_layer: bool) -> tuple[Any, str, dict[str, str]]:
     """(Polygraphy runner, runtime name, ONNX value name -> our tensor name)."""
     if model.suffix in PLAN_SUFFIXES:
-        from ..trt.runner import make_trt_runner
+        from ..runtimes.trt_runner import make_trt_runner
 
         try:
             return make_trt_runner(engine=model, plugin=plugin), "trt", {}

@@ -14,7 +14,7 @@ def softmax_error(model: Any, shapes: list[Shape], seed: int) -> list[dict[str, 
     import torch
 
     from ..models.attention import FlurkaSelfAttention
-    from ..runtimes.torch_runner import encoder_layers
+    from ..models.layers import encoder_layers
 
     config: FlurkaConfig = model.config
     exact_cfg = config.replace(attention="softmax")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import onnx
 
+from ..onnx_io import META_CONFIG
 from .flurka_guard import assert_preserved, snapshot
 
 # Level name -> FusionOptions switches turned off (None: no fusions at all).
@@ -50,7 +51,7 @@ def quiet_ort_logs() -> Iterator[None]:
 def _heads_and_hidden(model: onnx.ModelProto) -> tuple[int, int]:
     props = {p.key: p.value for p in model.metadata_props}
     try:
-        config = json.loads(props["flurka.config"])
+        config = json.loads(props[META_CONFIG])
         return int(config["num_heads"]), int(config["hidden_size"])
     except (KeyError, ValueError, TypeError):
         return 0, 0  # 0 lets the optimizer detect them from the graph

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..onnx_io import META_QUANTIZATION
 from ..utils import temporary_directory
 from .flurka_guard import assert_preserved, is_flurka, snapshot
 from .ort_fusions import quiet_ort_logs
 
-QUANTIZATION_KEY = "flurka.quantization"  # model metadata: "int8-dynamic" or "int8-static"
 OP_TYPES = ["MatMul", "Gemm"]
 
 
@@ -36,7 +36,7 @@ def _float_model(model: onnx.ModelProto) -> None:
         if t.data_type in bad:
             raise ValueError(f"int8 quantization needs an fp32 model; this one has {bad[t.data_type]} weights "
                              "(export with --dtype fp32)")
-    if any(p.key == QUANTIZATION_KEY for p in model.metadata_props):
+    if any(p.key == META_QUANTIZATION for p in model.metadata_props):
         raise ValueError("the model is already quantized (metadata flurka.quantization); start from the fp32 file")
 
 
@@ -121,6 +121,6 @@ def quantize_int8(model: onnx.ModelProto, calibration: dict[str, np.ndarray] | N
         quantized = onnx.load(str(out))
     assert_preserved(before, quantized, f"onnxruntime.quantization ({kind})")
     props = {p.key: p.value for p in model.metadata_props}
-    props[QUANTIZATION_KEY] = kind
+    props[META_QUANTIZATION] = kind
     onnx.helper.set_model_props(quantized, props)
     return quantized

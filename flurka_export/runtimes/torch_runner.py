@@ -12,6 +12,7 @@ from polygraphy.common import TensorMetadata
 from torch import nn
 
 from ..models.config import output_name
+from ..models.layers import encoder_layers
 
 
 class TorchRunner(BaseRunner):
@@ -69,7 +70,3 @@ class TorchRunner(BaseRunner):
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
-
-
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    return model.encoder.layers if hasattr(model, "encoder") else model.layers

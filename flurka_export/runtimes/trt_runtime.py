@@ -23,7 +23,7 @@ class TrtRuntime(Runtime):
         return why
 
     def make_runner(self, request: RunRequest) -> Any:
-        from ..trt.runner import make_trt_runner
+        from .trt_runner import make_trt_runner
 
         why = self.cannot_run(request)
         if why:
@@ -67,7 +67,7 @@ class TrtRuntime(Runtime):
         return {"plan": str(plan)}
 
     def timed_call(self, request: BenchRequest) -> TimedCall:
-        from ..trt.runner import make_trt_runner
+        from .trt_runner import make_trt_runner
 
         runner = make_trt_runner(engine=request.files["plan"], plugin=request.plugin)
         runner.activate()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+
+from .int8_eval import int8_report
+from .predict import onnx_predict, torch_predict
 
 
 @dataclasses.dataclass
@@ -24,31 +26,6 @@ class PredictionReport:
         return (f"test accuracy  PyTorch {self.torch_accuracy:.4f}  ONNX Runtime {self.onnx_accuracy:.4f}  "
                 f"({self.examples} examples, {self.disagreements} disagreements, "
                 f"max |logit diff| {self.max_abs_logit_diff:.2e})")
-
-
-@torch.no_grad()
-def torch_predict(model: nn.Module, batches: Iterable[tuple[torch.Tensor, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, labels) over all batches; each batch is (*inputs, labels)."""
-    model.eval()
-    logits, labels = [], []
-    for *inputs, y in batches:
-        logits.append(model(*inputs).float().numpy())
-        labels.append(y.numpy())
-    return np.concatenate(logits), np.concatenate(labels)
-
-
-def onnx_predict(path: str | Path, batches: Iterable[tuple[torch.Tensor, ...]],
-                 input_names: Sequence[str] | None = None) -> np.ndarray:
-    """Logits from ONNX Runtime (CPU) for the same batches; inputs are fed by position."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = list(input_names) if input_names else [i.name for i in sess.get_inputs()]
-    out = []
-    for *inputs, _ in batches:
-        feed = {name: t.numpy() for name, t in zip(names, inputs[:len(names)], strict=True)}
-        out.append(sess.run(None, feed)[0].astype(np.float32))
-    return np.concatenate(out)
 
 
 def compare_predictions(torch_logits: np.ndarray, onnx_logits: np.ndarray, labels: np.ndarray) -> PredictionReport:
@@ -88,8 +65,6 @@ def export_test_results(checkpoint: str | Path, onnx_path: str | Path,
     log(f"exported {onnx_path}")
     log(report.summary())
     if int8:
-        from .int8_eval import int8_report
-
         q = int8_report(checkpoint, onnx_path, batches)
         results.update(test_accuracy_int8=q.int8_accuracy, int8_top1_agreement=q.top1_agreement,
                        int8_max_abs_logit_diff=q.max_abs_logit_diff, onnx_int8=q.int8_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import onnx_predict, torch_predict
+from .predict import onnx_predict, torch_predict
 
 
 @dataclasses.dataclass

@@ -22,11 +22,11 @@ extern "C" {
 
 /* FLURKA-API-BEGIN (generated from flurka_export/ops/feature_maps: python -m flurka_export.kernels.c_api) */
 typedef enum { FLURKA_DTYPE_FP32 = 0, FLURKA_DTYPE_FP16 = 1, FLURKA_DTYPE_BF16 = 2 } flurka_dtype_t;
-typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3, FLURKA_FMAP_DPFP = 4 } flurka_feature_map_t;
-#define FLURKA_FMAP_COUNT 5
+typedef enum { FLURKA_FMAP_RELU = 0, FLURKA_FMAP_ELU = 1, FLURKA_FMAP_RFA = 2, FLURKA_FMAP_FAVOR = 3, FLURKA_FMAP_DPFP = 4, FLURKA_FMAP_FAVOR_CAUSAL = 5 } flurka_feature_map_t;
+#define FLURKA_FMAP_COUNT 6
 /* By enum id: the op's feature_map strings, and 1 where the map reads input 3 (feature_proj [H, P, d]). */
-#define FLURKA_FMAP_NAMES { "relu", "elu", "rfa", "favor", "dpfp" }
-#define FLURKA_FMAP_NEEDS_FEATURE_PROJ { 0, 0, 1, 1, 0 }
+#define FLURKA_FMAP_NAMES { "relu", "elu", "rfa", "favor", "dpfp", "favor-causal" }
+#define FLURKA_FMAP_NEEDS_FEATURE_PROJ { 0, 0, 1, 1, 0, 1 }
 typedef struct {
   int batch, num_heads, q_len, kv_len, head_dim, value_dim, num_proj;
   flurka_dtype_t dtype;

@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from flurka_export.bench import runner
+from flurka_export.bench import run as bench_run
 from flurka_export.bench.settings import BenchSettings
 from flurka_export.cli import main
 from flurka_export.utils import check_output_file
@@ -49,8 +49,8 @@ def test_cli_fails_before_running_in_one_line(case, tmp_path):
 def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the benchmark started before its arguments were checked")
-    monkeypatch.setattr(runner, "prepare", started)
-    monkeypatch.setattr(runner, "_run_subprocess", started)
+    monkeypatch.setattr(bench_run, "prepare", started)
+    monkeypatch.setattr(bench_run, "_run_subprocess", started)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -6,7 +6,7 @@ import pytest
 
 from flurka_export.bench.measure import BenchResult
 from flurka_export.bench.report import format_table
-from flurka_export.bench.runner import BenchError, add_speedups, resolve_runtimes, run_bench
+from flurka_export.bench.run import BenchError, add_speedups, resolve_runtimes, run_bench
 from flurka_export.bench.settings import BenchSettings
 from flurka_export.bench.timing import default_threads
 from flurka_export.cli import main
@@ -152,7 +152,7 @@ def test_peak_memory_does_not_depend_on_what_ran_before(runtime, tmp_path):
     # Memory freed by the first pass stays in the process (malloc's heap, ONNX Runtime's arena); a second pass
     # read ~0 MB for the same configurations when the measurement did not hand it back first.
     from flurka_export.bench.measure import run_group
-    from flurka_export.bench.runner import prepare
+    from flurka_export.bench.run import prepare
 
     settings = BenchSettings(kinds=["softmax"], seq_lens=[128, 512], runtimes=[runtime], layers=1, hidden=64,
                              heads=2, low_rank=8, iters=1, warmup=0, threads=1).validate()

@@ -2,7 +2,7 @@
 
 from flurka_export.bench.measure import BenchResult
 from flurka_export.bench.report import LEGEND, format_table
-from flurka_export.bench.runner import add_speedups
+from flurka_export.bench.run import add_speedups
 
 SETTINGS = {"threads": 3, "warmup": 2, "iters": 10, "batch": 1}
 

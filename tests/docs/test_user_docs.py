@@ -17,7 +17,9 @@ def _rows(path: Path) -> list[list[str]]:
 
 
 def _readers(text: str) -> set[str]:
-    return set(re.findall(r"\b(" + "|".join(REGISTRY) + r")\b", text))
+    # Longest names first, and no word character or hyphen around: "favor-causal" is not "favor".
+    names = sorted(REGISTRY, key=len, reverse=True)
+    return set(re.findall(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])", text))
 
 
 def test_readme_feature_map_table():

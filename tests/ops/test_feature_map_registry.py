@@ -61,7 +61,7 @@ def test_c_expressions_equal_the_python_ones(fmap, d, p, nu):
 def test_triton_covers_every_map_with_the_registry_ids():
     assert set(flurka_fwd.SUPPORTED) == set(FEATURE_MAPS), "flurka_fwd.SUPPORTED differs from the registry"
     for m in MAPS:
-        const = f"FMAP_{m.name.upper()}"
+        const = f"FMAP_{m.name.upper().replace('-', '_')}"
         assert hasattr(flurka_fwd_maps, const), f"the Triton kernels have no {const} for feature map {m.name!r}"
         assert getattr(flurka_fwd_maps, const).value == m.enum_id
         sources = inspect.getsource(flurka_fwd) + inspect.getsource(flurka_fwd_maps)

@@ -36,12 +36,15 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                     r = torch.cat([x.clamp(min=0), (-x).clamp(min=0)], -1)
                     return torch.cat([r * torch.roll(r, j, dims=-1) for j in range(1, nu + 1)], -1)
                 fq, fk = f(qh), f(kh)
-            elif feature_map == "favor":
+            elif feature_map in ("favor", "favor-causal"):
                 w = proj[h].double()
                 def f(x, per_row):
                     xs = x / d ** 0.25
                     u = xs @ w.T
-                    c = u.max(dim=-1, keepdim=True).values if per_row else u.max()
+                    if per_row:
+                        c = u.max(dim=-1, keepdim=True).values
+                    else:  # favor: the key block's max; favor-causal: max_p |W_p|^2 / 2, from W alone
+                        c = u.max() if feature_map == "favor" else (w * w).sum(-1).max() / 2
                     return (torch.exp(u - (xs * xs).sum(-1, keepdim=True) / 2 - c) + 1e-4) / math.sqrt(w.shape[0])
                 fq, fk = f(qh, True), f(kh, False)
             else:
@@ -52,7 +55,7 @@ def dense_reference(q, k, v, proj, num_heads, feature_map, stabilizer=1e-3, eps=
                 den = t + eps
             elif feature_map == "rfa":
                 den = t.abs().clamp(1, 1e10)
-            elif feature_map in ("relu", "favor"):
+            elif feature_map in ("relu", "favor", "favor-causal"):
                 den = t
             else:
                 raise AssertionError(f"dense_reference has no den for feature map {feature_map!r}: write one here")

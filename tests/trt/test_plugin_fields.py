@@ -37,7 +37,7 @@ def test_feature_map_tables_come_from_the_generated_api():
     assert "kFEATURE_MAPS[] = FLURKA_FMAP_NAMES;" in text and "= FLURKA_FMAP_NEEDS_FEATURE_PROJ;" in text
     block = c_api.declarations()
     names = re.search(r"#define FLURKA_FMAP_NAMES \{ (.*) \}", block).group(1)
-    assert tuple(re.findall(r'"(\w+)"', names)) == FEATURE_MAPS
+    assert tuple(re.findall(r'"([\w-]+)"', names)) == FEATURE_MAPS
     proj = re.search(r"#define FLURKA_FMAP_NEEDS_FEATURE_PROJ \{ (.*) \}", block).group(1).split(", ")
     assert [FEATURE_MAPS[i] for i, flag in enumerate(proj) if flag == "1"] == sorted(NEEDS_FEATURE_PROJ,
                                                                                      key=FEATURE_MAPS.index)

@@ -8,6 +8,9 @@ model's dtype (fp16 numerators overflow after a few hundred tokens); only the re
 During torch.onnx.export phi and den are traced as ordinary torch ops and the core (the state update and
 phi(q) S) becomes one placeholder node, com.flurka::CausalLinearAttentionCore, that
 flurka_export.passes.causal_core rewrites into LinearAttention (opset 27) or com.microsoft.LinearAttention.
+The placeholder is torch.onnx.ops.symbolic_multi_out (two outputs): with torch 2.13 and
+torch.onnx.export(dynamo=True) it comes out as one node with dynamic batch and length, and the key mask's
+Where nodes and the guarded denominator are traced around it (tests/ops/causal/test_onnx_core.py).
 """
 
 from __future__ import annotations

@@ -35,10 +35,6 @@ def get(name: str) -> FeatureMap:
         raise ValueError(f"unknown feature_map {name!r}; allowed: {', '.join(FEATURE_MAPS)}") from None
 
 
-def check_feature_map(name: str) -> None:
-    get(name)
-
-
 def phi_dim(feature_map: str, head_dim: int, num_proj: int | None, **attributes: Any) -> int:
     """M, the length of phi(x) for one head (num_proj is P, the rows of feature_proj; the config's num_features)."""
     fmap = get(feature_map)
@@ -60,5 +56,5 @@ def denominator(t: torch.Tensor, feature_map: str, **attributes: Any) -> torch.T
 
 __all__ = [
     "DEFAULTS", "FEATURE_MAPS", "NEEDS_FEATURE_PROJ", "OPTIONAL_ATTRIBUTES", "REGISTRY", "FeatureMap", "FusePattern",
-    "OpAttribute", "check_feature_map", "denominator", "get", "phi", "phi_dim",
+    "OpAttribute", "denominator", "get", "phi", "phi_dim",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .availability import import_tensorrt
-from .build_info import read_build_info
-from .plugin import load_plugin
+from ..trt.availability import import_tensorrt
+from ..trt.build_info import read_build_info
+from ..trt.plugin import load_plugin
 
 
 def make_trt_runner(engine: str | os.PathLike | None = None, onnx_path: str | os.PathLike | None = None,
@@ -28,7 +28,7 @@ def make_trt_runner(engine: str | os.PathLike | None = None, onnx_path: str | os
         with open(engine, "rb") as f:
             data = f.read()
     else:
-        from .engine import build_engine
+        from ..trt.engine import build_engine
 
         data, _ = build_engine(onnx_path, plugin=plugin)
     return TrtRunner(EngineFromBytes(data), name=name)

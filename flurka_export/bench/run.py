@@ -1,4 +1,5 @@
-"""Latency, throughput and peak memory across attention kinds x sequence lengths x runtimes.
+"""One bench run, start to finish: latency, throughput and peak memory across attention kinds x sequence
+lengths x runtimes (prepare the files, run each group in a worker, gather the results and the environment).
 
 Each (kind, runtime) group runs in its own subprocess (`python -m flurka_export.bench.worker`) over its
 sequence lengths in ascending order (see measure.py for what one group does).
