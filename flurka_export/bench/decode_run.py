@@ -141,7 +141,7 @@ def time_prefill(settings: DecodeSettings, targets: list[Any], log: Any) -> list
 
 
 def run_decode(settings: DecodeSettings, progress: bool = True) -> dict[str, Any]:
-    from .runner import _load_average, environment
+    from .run import _load_average, environment
 
     settings.validate()
     set_torch_threads(settings.threads)
