@@ -2,8 +2,9 @@
 
 Steps (each one runs alone with --step, so one failure does not hide the others):
   numerics  the Triton kernel (JIT) against the reference op on CUDA, all feature maps and dtypes
-  aot       build-kernels for this GPU's arch, compile the C launcher into a .so (-lcuda), call it
-            through ctypes on torch CUDA tensors, compare with the reference, check error codes
+  aot       build-kernels for this GPU's arch, compile the C launcher into a .so (it opens libcuda.so.1
+            itself, as in the TensorRT plugin: nothing links libcuda), call it through ctypes on torch
+            CUDA tensors, compare with the reference, check error codes
   timing    kernel vs the unfused reference op vs torch SDPA (flash) at N in 4k..64k, k = 256 keys,
             with achieved GB/s against the H200's ~4.8 TB/s (p50 of CUDA-event timings from
             flurka_export.bench.timing, the package's timing harness)
@@ -133,25 +134,17 @@ def build_launcher(out: Path) -> ctypes.CDLL:
     cc = shutil.which("gcc") or shutil.which("cc")
     so = out / "libflurka_attention.so"
     srcs = [str(src / f) for f in manifest["files"]]
-    libdirs = [d for d in (include.parent / "lib64" / "stubs", include.parent / "lib64", include.parent / "lib" / "stubs")
-               if d.is_dir()]
+    # No -lcuda: the launcher dlopens the driver (libcuda.so.1) on first use, as in the plugin.
     if cc:
-        cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", f"-I{include}", *srcs, "-o", str(so),
-               *[f"-L{d}" for d in libdirs], "-lcuda", "-lpthread"]
+        cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", f"-I{include}", *srcs, "-o", str(so), "-lpthread", "-ldl"]
     else:
-        cmd = ["nvcc", "-shared", "-Xcompiler", "-fPIC", f"-I{include}", *srcs, "-o", str(so), "-lcuda"]
-    print("  " + " ".join(cmd[:3]) + " ... -lcuda")
+        cmd = ["nvcc", "-shared", "-Xcompiler", "-fPIC", f"-I{include}", *srcs, "-o", str(so), "-ldl"]
+    print("  " + " ".join(cmd[:3]) + " ...")
     t = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode and "-lcuda" in cmd and "lcuda" in r.stderr:
-        # No libcuda.so to link against (only the driver's libcuda.so.1): leave the cu* symbols
-        # undefined; libcuda.so.1 is loaded RTLD_GLOBAL below before the launcher.
-        print("  no libcuda.so to link; linking without -lcuda")
-        r = subprocess.run([c for c in cmd if c != "-lcuda"], capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"compiling the launcher failed:\n{r.stderr[-3000:]}")
     print(f"  compiled {so} ({so.stat().st_size / 1e6:.1f} MB) in {time.time() - t:.0f} s")
-    ctypes.CDLL("libcuda.so.1", mode=ctypes.RTLD_GLOBAL)
     lib = ctypes.CDLL(str(so))
     lib.flurka_attention_workspace_size.restype = ctypes.c_size_t
     lib.flurka_attention_workspace_size.argtypes = [ctypes.POINTER(Params)]

@@ -6,7 +6,7 @@
 # fails; the exit status is 1 if any failed.
 #   1. kernel tests (tests/kernels/test_triton_kernel.py) compiled on the GPU, if pytest is installed
 #   2. numerics: JIT kernel vs the reference op on CUDA, all feature maps and dtypes
-#   3. aot: build-kernels for this GPU, launcher compiled into a .so with -lcuda, called via ctypes
+#   3. aot: build-kernels for this GPU, launcher compiled into a .so (it opens libcuda.so.1), called via ctypes
 #   4. timing: kernel vs the unfused reference vs torch SDPA (flash), N = 4k..64k, k = 256 keys
 # Usage: scripts/gpu_check.sh [OUT_DIR]   (PYTHON=... to choose the interpreter)
 set -u

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,41 @@ def _tensorrt_include(root: str | None) -> Path:
     )
 
 
+def first_error(output: str) -> str | None:
+    """The first error in a CMake or build step's output, on one line: "CMake Error ...:" with the indented message
+    under it, or a compiler's or linker's error line; None when there is none."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("CMake Error"):
+            body = []
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and not nxt[:1].isspace():
+                    break
+                body.append(nxt.strip())
+            text = re.sub(r"\s+", " ", " ".join([line.strip(), *body])).strip()
+            return text if len(text) <= 400 else text[:397] + "..."
+    for pattern in (r"\b(fatal )?error:", r"undefined reference to", r"\*\*\* .*Error \d+"):
+        for line in lines:
+            if re.search(pattern, line):
+                return line.strip()
+    return None
+
+
+def run_step(cmd: list[str]) -> None:
+    """Run one step, echoing its output as it comes; if it fails, raise with the command and its first error."""
+    print("+ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    seen = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        seen.append(line)
+    if proc.wait() != 0:
+        why = first_error("".join(seen)) or f"exit status {proc.returncode}, see the output above"
+        raise CommandError(f"step failed: {' '.join(cmd[:4])} ...: {why}")
+
+
 def run(args: argparse.Namespace) -> int:
     if not PLUGIN_SOURCE.is_dir():
         raise CommandError(f"the plugin sources are not here ({PLUGIN_SOURCE}); run build-plugin from a source checkout")
@@ -53,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
         ["cmake", "--build", str(out / "cmake"), "-j", str(args.jobs)],
     ]
     for cmd in steps:
-        print("+ " + " ".join(cmd), flush=True)
-        if subprocess.run(cmd).returncode != 0:
-            raise CommandError(f"step failed: {' '.join(cmd[:4])} ...")
+        run_step(cmd)
     built = []
     for name in ("libflurka_trt_plugin.so", "libflurka_trt_plugin_static.so"):
         lib = out / "cmake" / name

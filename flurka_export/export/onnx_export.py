@@ -18,6 +18,7 @@ from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_L
 from ..ops import export_mode
 from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
+from ..passes.causal_core import lower_causal_core
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
 from ..utils import check_output_file
 from ..version import __version__
@@ -117,6 +118,7 @@ def export_onnx(
     dtype: str = "fp32",
     attention_op: str = "custom",
     max_seq_len: int | None = None,
+    linear_attention: str = "ort",
     external_data: bool | None = None,
     check: bool = True,
     overwrite: bool = True,
@@ -135,29 +137,56 @@ def export_onnx(
         import copy
 
         model = copy.deepcopy(model).to(torch_dtype)
-    inputs = example_inputs(config, dtype=torch_dtype)
+    if config.task == "lm":  # TEMPORARY until the family spec lands: the lm spec's hooks
+        from ..models import lm_io
+
+        module, inputs = lm_io.export_module(model), lm_io.example_inputs(config, torch_dtype)
+        names = lm_io.io_names(config)
+        shapes = lm_io.dynamic_shapes(config, n_max)
+    else:
+        module, inputs = model, example_inputs(config, dtype=torch_dtype)
+        names = (list(inputs), [output_name(config.task)])
+        shapes = _dynamic_shapes(config, n_max)
     with export_mode(attention_op), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            model, (), kwargs=inputs, dynamo=True, opset_version=opset,
-            input_names=list(inputs), output_names=[output_name(config.task)],
-            dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
+            module, (), kwargs=inputs, dynamo=True, opset_version=opset,
+            input_names=names[0], output_names=names[1],
+            dynamic_shapes=shapes, optimize=True, verbose=False,
         )
     onnx_model = program.model_proto
     _name_flurka_nodes(onnx_model)
     attach_function_bodies(onnx_model, opset)
+    onnx_model, _ = lower_causal_core(onnx_model, linear_attention)
+    if config.task == "lm":
+        lm_io.name_dims(onnx_model)
     onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max)
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__
     meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
-            META_MAX_SEQ_LEN: str(n_max)}
+            META_MAX_SEQ_LEN: str(n_max), **_generation_metadata(model_or_checkpoint_dir)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model, opset)
     save_model(onnx_model, path, external_data, overwrite=overwrite)
     return path
+
+
+def _generation_metadata(source: object) -> dict[str, str]:
+    """generation_config.json and tokenizer.json of a checkpoint directory travel in the model's metadata, so
+    `generate model.onnx` needs nothing else."""
+    if isinstance(source, nn.Module):
+        return {}
+    from ..onnx_io import META_GENERATION, META_TOKENIZER
+
+    out = {}
+    for name, key in (("generation_config.json", META_GENERATION), ("tokenizer.json", META_TOKENIZER)):
+        f = Path(source) / name
+        if f.is_file():
+            out[key] = f.read_text()
+    return out
 
 
 def config_to_json(config: FlurkaConfig) -> str:

@@ -10,7 +10,8 @@ to a cubin per arch, plus forward-compatible PTX, and writes into out_dir:
 - flurka_kernels_sm<arch>.c, flurka_kernels_ptx_sm<arch>.c  the images as C arrays
 - manifest.json  the same table for tools and tests; "files" lists every .c file to compile
 
-The generated C needs only cuda.h and libcuda (plus libc/pthread).
+The generated C needs only cuda.h to compile (plus libc, pthread and dlopen): it opens the driver, libcuda.so.1,
+at run time, so nothing links libcuda.
 """
 
 from __future__ import annotations

@@ -7,14 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import activation
 from .attention import FlurkaSelfAttention, check_seq_len
 from .config import FlurkaConfig
 from .lm import FlurkaForCausalLM
-
-
-def activation(name: str) -> nn.Module:
-    """gelu is exact GELU; gelu_tanh is its tanh approximation (ONNX Gelu(approximate="tanh") from opset 20)."""
-    return {"gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"), "relu": nn.ReLU(), "silu": nn.SiLU()}[name]
 
 
 class EncoderLayer(nn.Module):

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..ops import NEEDS_FEATURE_PROJ
 from ..ops.causal import causal_kernel_attention, causal_state_shape
+from .activations import activation
 from .attention import SequenceTooLongError
 from .config import FlurkaConfig
 from .random_features import draw_feature_proj
@@ -119,8 +120,6 @@ class CausalSelfAttention(nn.Module):
 class DecoderLayer(nn.Module):
     def __init__(self, config: FlurkaConfig, layer_idx: int) -> None:
         super().__init__()
-        from .families import activation
-
         d = config.hidden_size
         self.norm1 = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.attention = CausalSelfAttention(config, layer_idx)

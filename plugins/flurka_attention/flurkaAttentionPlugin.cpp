@@ -58,17 +58,24 @@ int32_t FlurkaAttentionPlugin::fail(char const* message) const noexcept
     return -1;
 }
 
-// Called in both phases: configurePlugin, supportsFormatCombination and onShapeChange.
+// Called in both phases: configurePlugin, supportsFormatCombination and onShapeChange. The first call loads the
+// CUDA driver (the launcher opens libcuda.so.1 itself); without one, the launcher's reason is the error.
 int32_t FlurkaAttentionPlugin::checkDevice() noexcept
 {
+    char const* const noDriver = flurka_attention_driver_error();
     int cc = 0;
-    if (flurka_attention_device_cc(&cc) != 0 || flurka_attention_device_supported(cc))
+    if (noDriver == nullptr && (flurka_attention_device_cc(&cc) != 0 || flurka_attention_device_supported(cc)))
     {
         return 0; // no current context (nothing to check yet), or a supported GPU
     }
     if (!mDeviceReported)
     {
         mDeviceReported = true;
+        if (noDriver != nullptr)
+        {
+            fail(noDriver);
+            return -1;
+        }
         char message[1024];
         std::snprintf(message, sizeof(message),
             "this GPU has compute capability %d.%d, which the compiled kernels do not support (%s); rebuild the "

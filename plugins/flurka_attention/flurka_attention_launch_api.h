@@ -49,6 +49,8 @@ int flurka_attention_device_supported(int cc);
 int flurka_attention_prepare(const flurka_attention_params_t* p);
 /* One line: the cubin archs, the PTX arch and ISA version, and the minimum driver the PTX needs. */
 const char* flurka_attention_build_info(void);
+/* NULL once the NVIDIA driver (libcuda.so.1, opened on first use) is loaded; else why it cannot be. */
+const char* flurka_attention_driver_error(void);
 /* FLURKA-API-END */
 
 #ifdef __cplusplus

@@ -1,6 +1,8 @@
 /* Fake CUDA driver for the host-side tests (see fake_cuda.h). */
+#define FAKE_CUDA_IMPL
 #include "fake_cuda.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -14,6 +16,7 @@ struct FakeModule
 };
 
 FakeCudaState gState;
+std::vector<FakeLookup> gLookups; // not reset: the launcher looks its entry points up once
 std::vector<std::unique_ptr<FakeModule>> gModules;
 } // namespace
 
@@ -25,6 +28,11 @@ extern "C" __attribute__((visibility("default"))) FakeCudaState* fake_cuda_state
 extern "C" __attribute__((visibility("default"))) void fake_cuda_reset()
 {
     gState = FakeCudaState{};
+}
+
+extern "C" __attribute__((visibility("default"))) std::vector<FakeLookup> const* fake_cuda_lookups()
+{
+    return &gLookups;
 }
 
 extern "C" {
@@ -150,6 +158,39 @@ CUresult CUDAAPI cuGetErrorString(CUresult error, char const** str)
 {
     *str = error == CUDA_ERROR_OUT_OF_MEMORY ? "fake: out of memory" : "fake: driver error";
     return CUDA_SUCCESS;
+}
+
+// Entry points by name, as the real driver's cuGetProcAddress_v2 (CUDA 12.0+) hands them out.
+CUresult CUDAAPI cuGetProcAddress_v2(
+    char const* symbol, void** pfn, int version, cuuint64_t flags, CUdriverProcAddressQueryResult* status)
+{
+    struct Entry
+    {
+        char const* name;
+        void* fn;
+    };
+    static Entry const entries[] = {{"cuCtxGetCurrent", reinterpret_cast<void*>(&cuCtxGetCurrent)},
+        {"cuCtxGetId", reinterpret_cast<void*>(&cuCtxGetId)}, {"cuCtxGetDevice", reinterpret_cast<void*>(&cuCtxGetDevice)},
+        {"cuDeviceGetAttribute", reinterpret_cast<void*>(&cuDeviceGetAttribute)},
+        {"cuModuleLoadData", reinterpret_cast<void*>(&cuModuleLoadData)},
+        {"cuModuleGetFunction", reinterpret_cast<void*>(&cuModuleGetFunction)},
+        {"cuModuleUnload", reinterpret_cast<void*>(&cuModuleUnload)},
+        {"cuFuncSetAttribute", reinterpret_cast<void*>(&cuFuncSetAttribute)},
+        {"cuLaunchKernel", reinterpret_cast<void*>(&cuLaunchKernel)},
+        {"cuGetErrorString", reinterpret_cast<void*>(&cuGetErrorString)}};
+    gLookups.push_back(FakeLookup{symbol, version, static_cast<unsigned long long>(flags)});
+    char const* hidden = std::getenv("FAKE_CUDA_HIDE");
+    *pfn = nullptr;
+    *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    for (Entry const& e : entries)
+    {
+        if (std::strcmp(e.name, symbol) == 0 && (hidden == nullptr || std::strcmp(hidden, symbol) != 0))
+        {
+            *pfn = e.fn;
+            *status = CU_GET_PROC_ADDRESS_SUCCESS;
+        }
+    }
+    return *pfn != nullptr ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
 } // extern "C"

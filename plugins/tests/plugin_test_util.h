@@ -26,6 +26,7 @@ extern TestLogger gLogger; //!< what the plugin logged (through setLoggerFinder)
 
 void testConfigureAndEnqueue();
 void testAllocationFailure();
+void testNoDriver(); //!< run alone, in a process whose driver library does not exist
 
 inline IPluginCreatorV3One* creator()
 {

@@ -266,12 +266,29 @@ void testEveryFeatureMap()
 
 } // namespace
 
-int main()
+// test_driver.cpp: how the launcher loads the driver, and the runs without one.
+void testDriverLookups();
+void testNoDriver();
+void testOldDriver();
+
+int main(int argc, char** argv)
 {
+    std::string const mode = argc > 1 ? argv[1] : "";
+    if (mode == "--no-driver")
+    {
+        testNoDriver();
+        return flurka_test::finish("launcher_no_driver_tests");
+    }
+    if (mode == "--old-driver")
+    {
+        testOldDriver();
+        return flurka_test::finish("launcher_old_driver_tests");
+    }
     testDeviceSelection();
     testMarshalling();
     testCacheAndPrepare();
     testEdgeCases();
     testEveryFeatureMap();
+    testDriverLookups();
     return flurka_test::finish("launcher_tests");
 }

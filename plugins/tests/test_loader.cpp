@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 using flurka_test::FakeRegistry;
 using flurka_test::TestLogger;
@@ -96,5 +97,8 @@ int main(int argc, char** argv)
     }
     testDynamicVariant(argv[1]);
     testStaticVariant(argv[2], argv[1]);
+    // Neither library links the driver: loading them did not load it (the launcher opens it on first use).
+    char const* driver = std::getenv("FLURKA_CUDA_DRIVER_LIBRARY");
+    CHECK(driver != nullptr && dlopen(driver, RTLD_NOW | RTLD_NOLOAD) == nullptr);
     return flurka_test::finish("loader_tests");
 }

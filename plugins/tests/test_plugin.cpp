@@ -228,11 +228,17 @@ void testFormats()
 } // namespace
 } // namespace plugin_test
 
-int main()
+int main(int argc, char** argv)
 {
     using namespace plugin_test;
     flurka_test::TestLoggerFinder finder(&gLogger);
     setLoggerFinder(&finder);
+    if (argc > 1 && std::string(argv[1]) == "--no-driver")
+    {
+        testNoDriver();
+        setLoggerFinder(nullptr);
+        return flurka_test::finish("plugin_no_driver_tests");
+    }
     testCreatorAndFields();
     testSerializationAndClones();
     testOutputShapes();

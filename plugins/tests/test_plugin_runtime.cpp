@@ -3,6 +3,7 @@
 #include "plugin_test_util.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 // Allocation failure on demand: every noexcept entry point must then fail cleanly instead of terminating.
@@ -171,6 +172,26 @@ void testConfigureAndEnqueue()
 {
     testConfigure();
     testEnqueue();
+}
+
+// Without a driver (FLURKA_CUDA_DRIVER_LIBRARY names no file): the build and runtime phases each log one error,
+// naming the library and saying a NVIDIA driver is needed, through the plugin's logger.
+void testNoDriver()
+{
+    Fields f; // relu, 2 heads
+    auto p = create(f);
+    DynamicPluginTensorDesc in[3] = {desc(dims3(1, 8, 128)), desc(dims3(1, 4, 128)), desc(dims3(1, 4, 128))};
+    DynamicPluginTensorDesc out[1] = {desc(dims3(1, 8, 128))};
+    CHECK(build(p.get())->configurePlugin(in, 3, out, 1) == -1);
+    CHECK(errorLogged("node 'attn0': cannot load the CUDA driver library"));
+    CHECK(!build(p.get())->supportsFormatCombination(0, in, 3, 1) && gLogger.messages.empty()); // reported once
+    std::unique_ptr<IPluginV3> rt(creator()->createPlugin("attn1", runtime(p.get())->getFieldsToSerialize(),
+        TensorRTPhase::kRUNTIME));
+    PluginTensorDesc pin[3] = {in[0].desc, in[1].desc, in[2].desc};
+    PluginTensorDesc pout[1] = {out[0].desc};
+    CHECK(runtime(rt.get())->onShapeChange(pin, 3, pout, 1) == -1 && gLogger.messages.size() == 1);
+    CHECK(errorLogged("node 'attn1': cannot load the CUDA driver library"));
+    CHECK(std::strstr(flurka_attention_driver_error(), "needs a NVIDIA driver") != nullptr);
 }
 
 //! Records errors without allocating (the allocation-failure test makes every allocation throw).

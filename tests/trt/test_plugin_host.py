@@ -1,7 +1,8 @@
 """Host-side C++ tests of the plugin (plugins/tests, ctest) under AddressSanitizer and UBSan, no GPU needed.
 
-launcher_tests (the generated launcher against a fake CUDA driver) needs cmake, a C/C++ compiler and cuda.h, and runs
-in CI. plugin_tests and loader_tests also need TensorRT's C++ headers: set TENSORRT_INCLUDE_DIR to TensorRT's include/.
+launcher_tests (the generated launcher against a fake CUDA driver, which it opens as it opens the real one: dlopen and
+cuGetProcAddress_v2, pointed at the fake by FLURKA_CUDA_DRIVER_LIBRARY) needs cmake, a C/C++ compiler and cuda.h, and
+runs in CI. plugin_tests and loader_tests also need TensorRT's C++ headers: set TENSORRT_INCLUDE_DIR to TensorRT's include/.
 """
 
 import os
@@ -57,6 +58,8 @@ def _build_and_test(tmp: Path, trt_include: str | None) -> tuple[Path, dict[str,
 def test_launcher_against_fake_driver(tmp_path):
     _, counts = _build_and_test(tmp_path, None)
     assert counts.get("launcher_tests", 0) >= 100, counts
+    # The same launcher with no driver library, and with one older than CUDA 12.0 (test_driver.cpp).
+    assert counts.get("launcher_no_driver_tests", 0) >= 5 and counts.get("launcher_old_driver_tests", 0) >= 5, counts
 
 
 @pytest.mark.slow
@@ -64,7 +67,9 @@ def test_launcher_against_fake_driver(tmp_path):
 def test_plugin_and_loaders(tmp_path):
     build, counts = _build_and_test(tmp_path, TRT_INCLUDE)
     assert counts.get("plugin_tests", 0) >= 2000 and counts.get("loader_tests", 0) >= 15, counts
-    # The loadLibrary variant uses TensorRT at compile time only; the self-registering one links libnvinfer.
+    assert counts.get("plugin_no_driver_tests", 0) >= 5, counts
+    # The loadLibrary variant uses TensorRT at compile time only; the self-registering one links libnvinfer; neither
+    # links the CUDA driver (the launcher opens it at run time).
     readelf = shutil.which("readelf")
     if readelf is None:
         pytest.skip("readelf is not installed")
@@ -73,5 +78,5 @@ def test_plugin_and_loaders(tmp_path):
         out = subprocess.run([readelf, "-d", str(build / "plugin" / name)], capture_output=True, text=True).stdout
         needed[name] = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
     assert not any(lib.startswith("libnvinfer") for lib in needed["libflurka_trt_plugin.so"]), needed
-    assert "libcuda.so.1" in needed["libflurka_trt_plugin.so"]
+    assert not any(lib.startswith("libcuda") for libs in needed.values() for lib in libs), needed
     assert any(lib.startswith("libnvinfer") for lib in needed["libflurka_trt_plugin_static.so"]), needed
