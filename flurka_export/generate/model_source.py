@@ -49,8 +49,8 @@ def open_source(path: str | os.PathLike) -> ModelSource:
 
 
 def check_generates(config: FlurkaConfig, path: Any) -> None:
-    from ..models.specs import spec_of
+    from ..models.config import generates
 
-    if not spec_of(config).generates:
+    if not generates(config):
         raise GenerationError(f"{path} is a {config.task!r} model, which does not generate; generate needs a "
                               f"model that does (task lm)")

@@ -48,6 +48,16 @@ def causal_attention_error(attention: str) -> str | None:
     return None
 
 
+def default_attention(task: str) -> str:
+    """FLuRKA where attention sees the whole sequence; causal kernel attention where the model generates."""
+    return "kernel-elu" if task == "lm" else "flurka-elu"
+
+
+def generates(config: FlurkaConfig) -> bool:
+    """Whether the model generates token by token (prefill, then decode steps with a past)."""
+    return config.task == "lm"
+
+
 def uses_flurka_op(attention: str) -> bool:
     return feature_map_of(attention) is not None
 

@@ -79,3 +79,19 @@ def test_tied_head_shares_the_embedding():
     model = lm("softmax", tie_word_embeddings=True)
     assert not hasattr(model, "lm_head")
     assert "word_embeddings.weight" in model.state_dict()
+
+
+def test_convert_softmax_lm_to_kernel_keeps_weights_and_companions(tmp_path):
+    from flurka_export.models import load_pretrained, save_pretrained
+    from flurka_export.models.convert import convert_checkpoint
+
+    model = lm("softmax")
+    save_pretrained(model, tmp_path / "soft")
+    (tmp_path / "soft" / "generation_config.json").write_text('{"eos_token_id": 3}\n')
+    report = convert_checkpoint(tmp_path / "soft", tmp_path / "lin", "kernel-elu")
+    assert report.added == [] and report.dropped == [] and len(report.reused) == len(model.state_dict())
+    converted = load_pretrained(tmp_path / "lin")
+    assert converted.config.attention == "kernel-elu"
+    assert (tmp_path / "lin" / "generation_config.json").read_text() == '{"eos_token_id": 3}\n'
+    with pytest.raises(ConfigError, match="cannot be causal"):
+        convert_checkpoint(tmp_path / "soft", tmp_path / "bad", "flurka-elu")
