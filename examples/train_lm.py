@@ -2,8 +2,8 @@
 """Train a small causal FLuRKA language model on the King James Bible on the CPU, export it, and check held-out
 perplexity and a greedy sample in PyTorch and ONNX Runtime.
 
-    python examples/train_lm.py --attention kernel-elu --steps 300 --minutes 15 --out runs/lm-kernel-elu
-    python examples/train_lm.py --attention softmax    --steps 300 --minutes 15 --out runs/lm-softmax
+    python examples/train_lm.py --attention kernel-elu --steps 200 --minutes 14 --out runs/lm-kernel-elu
+    python examples/train_lm.py --attention softmax    --steps 200 --minutes 14 --out runs/lm-softmax
     python examples/train_lm.py --smoke --out runs/lm-smoke      # a few steps on a tiny model, < 30 s
     python examples/train_lm.py --plot docs/img/lm_kjv.png runs/lm-kernel-elu runs/lm-softmax
 
@@ -36,7 +36,7 @@ SMOKE = {"vocab_size": 320, "num_layers": 2, "hidden_size": 32, "num_heads": 2, 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attention", choices=("kernel-elu", "softmax", "kernel-relu", "kernel-dpfp"), default="kernel-elu")
-    p.add_argument("--steps", type=int, default=300, help="optimizer steps (the cosine runs over them)")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps (the cosine runs over them)")
     p.add_argument("--minutes", type=float, default=20.0, help="wall-time cap on training (stops early if reached)")
     p.add_argument("--out", default="runs/lm", help="output directory (checkpoint/, lm.onnx, results.json)")
     p.add_argument("--smoke", action="store_true", help="tiny model, a slice of the text, a few steps (< 30 s)")
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=30)
-    p.add_argument("--eval-every", type=int, default=25, help="validate every N steps")
+    p.add_argument("--eval-every", type=int, default=20, help="validate every N steps")
     p.add_argument("--eval-windows", type=int, default=None, help="held-out windows scored (default: all)")
     p.add_argument("--max-verses", type=int, default=None, help="use only the first N verses of each split")
     p.add_argument("--prompt", default="In the beginning")
