@@ -6,32 +6,38 @@ The three files are what `flurka-export export` and `flurka-export optimize [--q
 one model with fresh weights (default: 4 layers, D=768, 12 heads, k=256, flurka-elu, batch 1). Each round
 runs every variant once, in turn, so a change in machine load hits all three alike: on a shared machine
 the ratios are far steadier than the absolute times. Prints the median per variant, its ratio to fp32,
-and the int8 logit error and top-1 agreement against fp32 on the timed input.
+and the int8 logit error and top-1 agreement against fp32 on the timed input. Percentiles and the p90/p50
+spread come from flurka_export.bench.timing (the harness of `flurka-export bench`); variants whose spread is
+large are marked. `--smoke` runs a tiny model for seconds (a check that the script runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
+from flurka_export import export_onnx
+from flurka_export.bench.report import LEGEND, MARK, text_table
+from flurka_export.bench.timing import Timings, check_counts
+from flurka_export.models import FlurkaConfig, build_model
+from flurka_export.optimize.pipeline import optimize_file
+from flurka_export.parity import make_inputs
+from flurka_export.runtimes.ort_runner import make_session
 
-from flurka_export import export_onnx  # noqa: E402
-from flurka_export.models import FlurkaConfig, build_model  # noqa: E402
-from flurka_export.optimize.pipeline import optimize_file  # noqa: E402
-from flurka_export.parity import make_inputs  # noqa: E402
-from flurka_export.runtimes.ort_runner import make_session  # noqa: E402
+# --smoke: the smallest settings, to check in seconds that the script still runs (tests/benchmarks)
+SMOKE = {"seq_len": 32, "layers": 1, "hidden": 32, "heads": 2, "low_rank": 8, "rounds": 2, "warmup": 0}
 
 
-def main() -> None:
+def _ms(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seq-len", type=int, default=4096)
     p.add_argument("--batch", type=int, default=1)
@@ -45,7 +51,22 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--static", action="store_true",
                    help="also static int8 (QDQ), calibrated on 4 random batches of the timed shape")
-    args = p.parse_args()
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny model and counts (seconds): checks that the script runs; flags given still win")
+    args = p.parse_args(argv)
+    if args.smoke:
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
+    try:
+        check_counts(args.rounds, args.warmup)
+    except ValueError as e:
+        p.error(str(e).replace("iters", "--rounds").replace("warmup", "--warmup"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     config = FlurkaConfig(task="classify", attention=args.attention, num_layers=args.layers,
                           hidden_size=args.hidden, num_heads=args.heads, low_rank=args.low_rank,
                           max_seq_len=args.seq_len, vocab_size=1000, seed=0)
@@ -75,15 +96,21 @@ def main() -> None:
                 s.run(None, feed)
                 times[v].append((time.perf_counter() - t0) * 1e3)
             load.append(os.getloadavg()[0])
-    base = statistics.median(times["fp32"])
-    rows = []
-    for v, ts in times.items():
-        med = statistics.median(ts)
-        rows.append([v, f"{med:.0f}", f"{min(ts):.0f}", f"{max(ts):.0f}", f"{base / med:.2f}x"])
+    timings = {v: Timings(tuple(ts)) for v, ts in times.items()}  # the package's harness: percentiles, spread
+    base = timings["fp32"]
+    rows, marked = [], False
+    for v, t in timings.items():
+        mark = MARK if t.unstable or base.unstable else ""
+        marked |= bool(mark)
+        rows.append([v, _ms(t.p50), _ms(min(t.times_ms)), _ms(max(t.times_ms)), f"{t.spread:.2f}",
+                     f"{base.p50 / t.p50:.2f}x{mark}"])
     print(f"{args.attention}, {args.layers} layers, D={args.hidden}, H={args.heads}, k={args.low_rank}, "
           f"B={args.batch}, N={args.seq_len}; ONNX Runtime CPU, {args.threads} threads; {args.rounds} rounds; "
           f"load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores")
-    print_table(["variant", "median ms", "min ms", "max ms", "vs fp32"], rows)
+    print("\n".join(text_table(["variant", "median ms", "min ms", "max ms", "p90/p50", "vs fp32"], rows,
+                               markdown=args.markdown, left=1)))
+    if marked:
+        print(LEGEND)
     ref, q = outputs["fp32"], outputs["int8"]
     print(f"optimized vs fp32: max |logit diff| {np.abs(outputs['optimized'] - ref).max():.2e}; int8 vs fp32: "
           f"max |logit diff| {np.abs(q - ref).max():.2e} (max |logit| {np.abs(ref).max():.2e}), "

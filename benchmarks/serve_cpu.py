@@ -9,6 +9,8 @@ throughput is compared with the faster of the two batched baselines. Served: `--
 answer (closed loop), so at most `--clients` requests are in flight. Rounds alternate direct and served
 measurements on the same server, so a change of machine load hits both; the table gives the median round (the lower one for an even count).
 Clients, server and ONNX Runtime share the same cores, as they would on a single small machine.
+Percentiles and the p90/p50 spread come from flurka_export.bench.timing (the harness of `flurka-export bench`);
+rows whose spread is large are marked. `--smoke` runs a tiny model for seconds (a check that the script runs).
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _timing import print_table  # noqa: E402
-
-from flurka_export import export_onnx  # noqa: E402
-from flurka_export.models import FlurkaConfig, build_model  # noqa: E402
-from flurka_export.runtimes.ort_runner import make_session  # noqa: E402
-from flurka_export.serve import Endpoints, ServeOptions, serving  # noqa: E402
-from flurka_export.serve.client import infer, make_client, model_metrics  # noqa: E402
+from flurka_export import export_onnx
+from flurka_export.bench.report import LEGEND, MARK, text_table
+from flurka_export.bench.timing import Timings, time_fn
+from flurka_export.models import FlurkaConfig, build_model
+from flurka_export.runtimes.ort_runner import make_session
+from flurka_export.serve import Endpoints, ServeOptions, serving
+from flurka_export.serve.client import infer, make_client, model_metrics
 
 
 def feed(batch: int, n: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -43,14 +44,8 @@ def feed(batch: int, n: int, vocab: int, seed: int = 0) -> dict[str, np.ndarray]
 def direct(session: ort.InferenceSession, batch: int, n: int, vocab: int, sequences: int) -> dict[str, float]:
     """Closed-loop direct calls of `batch` sequences until `sequences` are done: seq/s and per-call latency."""
     x = feed(batch, n, vocab)
-    session.run(None, x)  # warm-up
-    lat = []
-    t0 = time.perf_counter()
-    while len(lat) * batch < sequences:
-        t = time.perf_counter()
-        session.run(None, x)
-        lat.append(time.perf_counter() - t)
-    return summary(lat, len(lat) * batch, time.perf_counter() - t0)
+    t = time_fn(lambda: session.run(None, x), iters=max(1, -(-sequences // batch)), warmup=1)
+    return summary(t, len(t.times_ms) * batch, sum(t.times_ms) / 1e3)
 
 
 def direct_session(path: Path, threads: int) -> ort.InferenceSession:
@@ -66,7 +61,7 @@ def served(endpoints: Endpoints, protocol: str, clients: int, n: int, vocab: int
     url = endpoints.http_url if protocol == "http" else endpoints.grpc_url
     per_client = max(1, sequences // clients)
 
-    def client(k: int) -> list[float]:
+    def client(k: int) -> list[float]:  # milliseconds per request
         c = make_client(protocol, url, timeout_s=120)
         x = feed(1, n, vocab, seed=k)
         infer(c, protocol, "flurka", x, ["logits"], timeout_s=120)  # warm-up (connection)
@@ -74,7 +69,7 @@ def served(endpoints: Endpoints, protocol: str, clients: int, n: int, vocab: int
         for _ in range(per_client):
             t = time.perf_counter()
             infer(c, protocol, "flurka", x, ["logits"], timeout_s=120)
-            out.append(time.perf_counter() - t)
+            out.append((time.perf_counter() - t) * 1e3)
         c.close()
         return out
 
@@ -88,16 +83,21 @@ def served(endpoints: Endpoints, protocol: str, clients: int, n: int, vocab: int
     after = model_metrics(metrics_url, "flurka")
     executions = after["nv_inference_exec_count"] - before["nv_inference_exec_count"]
     batched = after["nv_inference_count"] - before["nv_inference_count"]  # includes the clients' warm-up calls
-    return {**summary(lat, len(lat), wall), "mean_batch": batched / max(executions, 1)}
+    return {**summary(Timings(tuple(lat)), len(lat), wall), "mean_batch": batched / max(executions, 1)}
 
 
-def summary(latencies: list[float], sequences: int, wall: float) -> dict[str, float]:
-    ms = np.array(latencies) * 1e3
-    return {"seq_per_s": sequences / wall, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "sequences": sequences}
+def summary(t: Timings, sequences: int, wall: float) -> dict[str, float]:
+    """Percentiles and spread by the package's harness (flurka_export.bench.timing), throughput over `wall` s."""
+    return {"seq_per_s": sequences / wall, "p50_ms": t.p50, "p99_ms": t.p99, "spread": t.spread,
+            "unstable": t.unstable, "sequences": sequences}
 
 
-def main() -> None:
+# --smoke: the smallest settings, to check in seconds that the script still runs (tests/benchmarks)
+SMOKE = {"layers": 1, "hidden": 32, "heads": 2, "low_rank": 8, "seq_len": 16, "clients": 2, "sequences": 4,
+         "rounds": 1}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attention", default="flurka-elu")
     p.add_argument("--clients", type=int, default=8)
@@ -112,7 +112,18 @@ def main() -> None:
     p.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
     p.add_argument("--max-queue-delay-us", type=int, default=2000)
     p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny model and counts (seconds): checks that the script runs; flags given still win")
+    args = p.parse_args(argv)
+    if args.smoke:
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     config = FlurkaConfig(attention=args.attention, num_layers=args.layers, hidden_size=args.hidden,
                           num_heads=args.heads, low_rank=args.low_rank, max_seq_len=args.seq_len, num_features=64,
@@ -147,16 +158,21 @@ def report(args: argparse.Namespace, rounds: list[dict]) -> None:
           f"N={args.seq_len}, fp32; onnxruntime {ort.__version__}, {args.threads} intra-op threads; "
           f"{args.clients} concurrent {args.protocol} clients; median of {len(rounds)} rounds "
           f"(served/best direct batched per round: {ratios})")
-    rows = []
+    rows, marked = [], False
     best = max(median["direct_batched"]["seq_per_s"], median["direct_batched_nospin"]["seq_per_s"])
     for key, label in (("direct_batched", f"ONNX Runtime direct, batch {args.clients}"),
                        ("direct_batched_nospin", f"ONNX Runtime direct, batch {args.clients}, no spinning"),
                        ("direct_batch1", "ONNX Runtime direct, batch 1"),
                        ("served", f"Triton serve, {args.clients} clients x batch 1")):
         m = median[key]
+        mark = MARK if m["unstable"] else ""
+        marked |= bool(mark)
         rows.append([label, f"{m['seq_per_s']:.2f}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}",
-                     f"{m['seq_per_s'] / best:.2f}"])
-    print_table(["how", "seq/s", "p50 ms", "p99 ms", "vs best direct batched"], rows)
+                     f"{m['spread']:.2f}{mark}", f"{m['seq_per_s'] / best:.2f}"])
+    print("\n".join(text_table(["how", "seq/s", "p50 ms", "p99 ms", "p90/p50", "vs best direct batched"], rows,
+                               markdown=args.markdown, left=1)))
+    if marked:
+        print(LEGEND)
     print(f"served throughput / best direct batched throughput: median {statistics.median(r['ratio'] for r in rounds):.2f}; "
           f"mean batch formed by the dynamic batcher: {median['served']['mean_batch']:.1f}")
     if args.json:

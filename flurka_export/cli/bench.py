@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, add_plugin, str_list
+from .common import add_command, add_overwrite, add_plugin, non_negative_int, positive_int, str_list
 
 
 def default_kinds() -> list[str]:
@@ -111,15 +111,15 @@ def register(sub: object) -> None:
     p.add_argument("--baselines", default="softmax-gqa,gpt2-hf",
                    help="--task lm: softmax-gqa (ORT GroupQueryAttention, past and present one buffer) and gpt2-hf "
                         "(transformers' GPT-2 of the same size; skipped with a note without transformers)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--low-rank", type=int, default=64, help="k of linformer and flurka-* (default 64)")
-    p.add_argument("--num-features", type=int, default=64, help="P of rfa and favor (default 64)")
-    p.add_argument("--iters", type=int, default=10, help="timed calls per configuration, >= 1 (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls before the timed ones, >= 0 (default 2)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--batch", type=positive_int, default=1)
+    p.add_argument("--layers", type=positive_int, default=2)
+    p.add_argument("--hidden", type=positive_int, default=256)
+    p.add_argument("--heads", type=positive_int, default=4)
+    p.add_argument("--low-rank", type=positive_int, default=64, help="k of linformer and flurka-* (default 64)")
+    p.add_argument("--num-features", type=positive_int, default=64, help="P of rfa and favor (default 64)")
+    p.add_argument("--iters", type=positive_int, default=10, help="timed calls per configuration, >= 1 (default 10)")
+    p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed calls before the timed ones, >= 0 (default 2)")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="intra-op threads, the same for torch and ORT (default: min(4, physical cores); "
                         "recorded in the table and the JSON)")
     add_plugin(p, "for the trt runtime")

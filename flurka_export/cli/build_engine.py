@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, add_plugin
+from .common import add_command, add_overwrite, add_plugin, positive_int
 
 
 def _shapes(items: list[str] | None) -> dict[str, str]:
@@ -65,7 +65,7 @@ def register(sub: object) -> None:
     p.add_argument("--profile", action="append", metavar="NAME:MIN,OPT,MAX[;NAME:...]",
                    help="an optimisation profile; repeat for several (e.g. short and long sequences: narrow profiles "
                         "are faster than one wide one); attention_mask follows input_ids")
-    p.add_argument("--max-batch", type=int, default=8, help="largest batch of the default profile (default 8)")
+    p.add_argument("--max-batch", type=positive_int, default=8, help="largest batch of the default profile (default 8)")
     p.add_argument("--timing-cache", help="timing cache file: reused when present, updated after the build")
     p.add_argument("--version-compatible", action="store_true",
                    help="an engine later TensorRT versions can run (with the plugin library serialized into it)")
@@ -79,5 +79,5 @@ def register(sub: object) -> None:
                    help="TensorRT's builder optimisation level (default: TensorRT's, 3)")
     p.add_argument("--allow-fallback", action="store_true",
                    help="accept FlurkaAttention nodes that TensorRT runs as their function body instead of the plugin")
-    p.add_argument("--workspace-mb", type=int, default=1024)
+    p.add_argument("--workspace-mb", type=positive_int, default=1024)
     add_overwrite(p)

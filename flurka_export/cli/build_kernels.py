@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, int_list, str_list
+from .common import add_command, add_overwrite, int_list, positive_int, str_list
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +44,6 @@ def register(sub: object) -> None:
     p.add_argument("--dtypes", type=str_list, default=None, help="subset of fp32,fp16,bf16 (default: all)")
     p.add_argument("--head-dims", type=int_list, default=None, help="subset of 32,64,128 for d (default: all)")
     p.add_argument("--value-dims", type=int_list, default=None, help="subset of 32,64,128 for dv (default: as d)")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel compiler processes (default: CPU count)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=None, help="parallel compiler processes (default: CPU count)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_overwrite(p)

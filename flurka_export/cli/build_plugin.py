@@ -11,8 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import add_command, add_overwrite
+from .common import add_command, add_overwrite, int_list, positive_int
 from .main import CommandError
+
+
+def arch_list(text: str) -> str:
+    """`type=` for --arch: checked as integers now, passed on as written to build-kernels."""
+    if not int_list(text):
+        raise argparse.ArgumentTypeError("no architectures given")
+    return text
 
 PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugins"
 HEADER = "NvInferRuntime.h"
@@ -105,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "build-plugin", run, "compile the kernels ahead of time and build the TensorRT plugin library")
     p.add_argument("-o", "--output", default="build", help="build directory (default ./build)")
-    p.add_argument("--arch", default="80,86,89,90", help="SM architectures (default 80,86,89,90)")
+    p.add_argument("--arch", type=arch_list, default="80,86,89,90", help="SM architectures (default 80,86,89,90)")
     p.add_argument("--tensorrt-root", help="TensorRT install directory (include/ and lib/)")
     p.add_argument("--tensorrt-lib", help="directory of libnvinfer.so if not under the root")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    p.add_argument("-j", "--jobs", type=positive_int, default=os.cpu_count() or 2)
     add_overwrite(p)

@@ -37,6 +37,71 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+# Validators for argparse `type=`: a flag is checked while the command line is parsed, before any file is read
+# or any work is done, and a bad value is a one-line usage error that names the flag (exit code 1).
+
+def bounded_int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """`type=` for an integer flag in [lo, hi] (either bound may be open)."""
+    what = f"an integer {_range(lo, hi)}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {value}")
+        return value
+    return parse
+
+
+def bounded_float(lo: float, positive: bool = False) -> Callable[[str], float]:
+    """`type=` for a finite float flag >= lo (> lo with `positive`)."""
+    import math
+
+    what = f"a number {'>' if positive else '>='} {lo:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+        if not math.isfinite(value) or value < lo or (positive and value == lo):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+        return value
+    return parse
+
+
+def _range(lo: int | None, hi: int | None) -> str:
+    if lo is not None and hi is not None:
+        return f"from {lo} to {hi}"
+    return f">= {lo}" if lo is not None else f"<= {hi}"
+
+
+def shape_list(text: str) -> str:
+    """`type=` for --shapes: the BATCHxSEQ syntax (BATCH alone for image models) with both at least 1, checked
+    before the model is read; the model's own range is checked once it is."""
+    import re
+
+    items = str_list(text)
+    for item in items:
+        m = re.fullmatch(r"(\d+)(?:x(\d+))?", item)
+        if not m or any(g is not None and int(g) < 1 for g in m.groups()):
+            raise argparse.ArgumentTypeError(f"bad shape {item!r}; expected BATCHxSEQ with both at least 1, "
+                                             "such as 4x300 (or BATCH for image models)")
+    if not items:
+        raise argparse.ArgumentTypeError("no shapes given")
+    return text
+
+
+positive_int = bounded_int(1)
+non_negative_int = bounded_int(0)
+non_negative_float = bounded_float(0.0)
+positive_float = bounded_float(0.0, positive=True)
+port = bounded_int(0, 65535)  # 0 = any free port
+DTYPE_NAMES = ("fp32", "fp16", "bf16")  # export.onnx_export.DTYPES without importing torch (a test keeps them equal)
+
+
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files this command writes if they already exist (nothing else is touched)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_output
+from .common import add_command, add_output, non_negative_int, positive_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +29,6 @@ def register(sub: object) -> None:
     p.add_argument("checkpoint", help="source checkpoint directory")
     p.add_argument("--to", required=True, choices=ATTENTION_KINDS, help="target attention kind")
     add_output(p, "checkpoint directory to write")
-    p.add_argument("--low-rank", type=int, default=None, help="k for E_K/E_V (default: the source config's)")
-    p.add_argument("--num-features", type=int, default=None, help="P for rfa/favor (default: the source's)")
-    p.add_argument("--seed", type=int, default=None, help="seed for the new E_K/E_V and random features")
+    p.add_argument("--low-rank", type=positive_int, default=None, help="k for E_K/E_V (default: the source config's)")
+    p.add_argument("--num-features", type=positive_int, default=None, help="P for rfa/favor (default: the source's)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="seed for the new E_K/E_V and random features")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command
+from .common import DTYPE_NAMES, add_command
 
 DEMO_FILES = ("checkpoint/", "model.onnx", "parity.json")
 
@@ -16,13 +16,10 @@ DEMO_FILES = ("checkpoint/", "model.onnx", "parity.json")
 def run(args: argparse.Namespace) -> int:
     from ..export import export_onnx
     from ..export.inspect import format_report, inspect_model
-    from ..export.onnx_export import DTYPES
     from ..models import PRESETS, FlurkaConfig, build_model, save_pretrained
     from ..parity.verify import VerifyOptions, format_table, parity_line, verify, write_report
     from ..utils import check_output_dir
 
-    if args.dtype not in DTYPES:  # validate everything before writing anything
-        raise ValueError(f"unknown --dtype {args.dtype!r}; allowed: {', '.join(DTYPES)}")
     out = Path(args.output)
     check_output_dir(out, overwrite=args.overwrite, writes=DEMO_FILES, what="demo directory")
     ckpt, onnx_path = out / "checkpoint", out / "model.onnx"
@@ -48,6 +45,6 @@ def register(sub: object) -> None:
     p.add_argument("-o", "--output", default="flurka-demo", help="output directory (default ./flurka-demo)")
     p.add_argument("--attention", choices=ATTENTION_KINDS, default="flurka-elu")
     p.add_argument("--task", choices=TASKS, default="classify")
-    p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
+    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="fp32, fp16 or bf16")
     p.add_argument("--overwrite", action="store_true",
                    help=f"replace what an earlier demo wrote there ({', '.join(DEMO_FILES)}); nothing else is touched")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_plugin
+from .common import add_command, add_plugin, non_negative_int, positive_int
 
 
 def run_triton(args: argparse.Namespace) -> int:
@@ -50,15 +50,15 @@ def register(sub: object) -> None:
     p.add_argument("model", help="model.onnx, or a TensorRT plan (.plan/.engine)")
     p.add_argument("-o", "--output", required=True, help="model repository directory (created if missing)")
     p.add_argument("--name", required=True, help="model name (the directory inside the repository)")
-    p.add_argument("--version", type=int, default=None,
+    p.add_argument("--version", type=positive_int, default=None,
                    help="model version to write (default: the next free one; other versions are kept)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing version, config.pbtxt or README.md of this model (nothing else)")
-    p.add_argument("--max-batch", type=int, default=0,
+    p.add_argument("--max-batch", type=non_negative_int, default=0,
                    help="max_batch_size; > 0 lets Triton batch requests (the batch dim leaves the dims) (default 0)")
-    p.add_argument("--instances", type=int, default=1, help="model instances (default 1)")
+    p.add_argument("--instances", type=positive_int, default=1, help="model instances (default 1)")
     p.add_argument("--dynamic-batching", action="store_true", help="enable the dynamic batcher (needs --max-batch)")
-    p.add_argument("--max-queue-delay-us", type=int, default=100, help="dynamic batcher queue delay (default 100)")
+    p.add_argument("--max-queue-delay-us", type=non_negative_int, default=100, help="dynamic batcher queue delay (default 100)")
     p.add_argument("--kind", choices=("cpu", "gpu"), default=None,
                    help="instance kind (default: cpu for ONNX, gpu for plans)")
     add_plugin(p, "to place beside a plan")
@@ -66,6 +66,6 @@ def register(sub: object) -> None:
                    help="Triton backend (default: onnxruntime for .onnx, tensorrt_plan for plans); python writes "
                         "model.py running ONNX Runtime, with dynamic batching (what `flurka-export serve` runs; "
                         "--max-batch 0 means 8 there)")
-    p.add_argument("--threads", type=int, default=None, help="--backend python: ONNX Runtime threads per instance")
+    p.add_argument("--threads", type=positive_int, default=None, help="--backend python: ONNX Runtime threads per instance")
     p.add_argument("--onnx", default=None,
                    help="for a plan: the ONNX file it was built from (its I/O is used when TensorRT is missing)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_output
+from .common import DTYPE_NAMES, add_command, add_output, bounded_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,8 +55,8 @@ def register(sub: object) -> None:
     p.add_argument("checkpoint", help="checkpoint directory (config.json + model.safetensors)")
     add_output(p, "ONNX file to write")
     p.add_argument("--opset", type=int, default=20, help="standard ONNX opset (18 and newer; default 20)")
-    p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (default fp32)")
-    p.add_argument("--attention-op", default="custom",
+    p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="fp32, fp16 or bf16 (default fp32)")
+    p.add_argument("--attention-op", default="custom", choices=("custom", "decomposed"),
                    help="custom: one com.flurka::FlurkaAttention node per layer with its function body; "
                         "decomposed: standard ops only (default custom)")
     p.add_argument("--quantize", choices=["int8"], default=None,
@@ -66,5 +66,5 @@ def register(sub: object) -> None:
                    help="causal kernel attention (task lm) as com.microsoft.LinearAttention, ONNX Runtime's native "
                         "kernel (ort, default: faster) or the standard LinearAttention of opset 27 (onnx: any "
                         "runtime with opset 27; the model's opset becomes 27)")
-    p.add_argument("--max-seq-len", type=int, default=None,
+    p.add_argument("--max-seq-len", type=bounded_int(2), default=None,
                    help="largest sequence length of the dynamic axis (default and upper bound: the model's N_max)")

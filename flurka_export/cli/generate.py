@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_command, int_list
+from .common import add_command, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -117,11 +117,11 @@ def register(sub: object) -> None:
     p.add_argument("--prompt", action="append", help="prompt text (needs the model's tokenizer.json); repeat for a batch")
     p.add_argument("--prompt-ids", action="append", type=_prompt_ids, metavar="1,2,3",
                    help="prompt as token ids; repeat for a batch")
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--runtime", choices=("torch", "ort"), default=None,
                    help="torch (checkpoint) or ort (default: ort for .onnx, torch for a checkpoint)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding (the default without sampling flags)")
-    p.add_argument("--temperature", type=float, help="sample with this temperature (> 0; 0 is greedy)")
-    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
-    p.add_argument("--top-p", type=float, help="sample from the smallest set with probability >= p, in (0, 1]")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--temperature", type=non_negative_float, help="sample with this temperature (> 0; 0 is greedy)")
+    p.add_argument("--top-k", type=non_negative_int, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=positive_float, help="sample from the smallest set with probability >= p, in (0, 1]")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed")

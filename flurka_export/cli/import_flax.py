@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, run_import
+from .common import add_command, add_overwrite, positive_float, run_import
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,12 +34,12 @@ def register(sub: object) -> None:
                         "if trained with up_train, else kernel-relu; LinRNNsMHA: flurka-elu; LinMHA: linformer)")
     p.add_argument("--task", choices=("classify", "mlm", "encoder"), default=None,
                    help="default: mlm for pre-training checkpoints, classify when a classification head is present")
-    p.add_argument("--seq-len", type=int, default=None,
+    p.add_argument("--seq-len", type=int, choices=(128, 512), default=None,
                    help="input length the model will see: picks E_128 or E_512 (their code uses each only at its "
                         "length); required when both are stored and --flax-config does not say")
     p.add_argument("--hidden-act", default=None, help="feed-forward activation (default: --flax-config's, else gelu_new)")
     p.add_argument("--random-matrices", default=None, metavar="NPY",
                    help="their RFA random matrix bank {head_dim}_{head_dim}.npy; the first num_heads are used")
-    p.add_argument("--tau", type=float, default=1.0, help="RFA temperature (their default 1.0)")
+    p.add_argument("--tau", type=positive_float, default=1.0, help="RFA temperature (their default 1.0)")
     p.add_argument("--allow-unmapped", action="store_true", help="warn about unmapped parameters instead of failing")
     add_overwrite(p)

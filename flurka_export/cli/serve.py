@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..utils import temporary_directory
-from .common import add_command
+from .common import add_command, non_negative_int, port, positive_float, positive_int
 from .main import CommandError
 
 if TYPE_CHECKING:
@@ -74,12 +74,10 @@ def _banner(served: Served) -> str:
 def run_serve(args: argparse.Namespace) -> int:
     from ..serve import Endpoints, ServeOptions, ServerError, serving
 
-    if args.instances < 1 or args.max_batch < 1 or (args.threads is not None and args.threads < 1):
-        raise CommandError("--instances, --max-batch and --threads must be at least 1")
+    endpoints = Endpoints(args.host, args.port_http, args.port_grpc, args.port_metrics)  # checks the ports first
     threads = args.threads if args.threads is not None else max(1, (os.cpu_count() or 1) // args.instances)
     options = ServeOptions(name=args.name, max_batch=args.max_batch, max_queue_delay_us=args.max_queue_delay_us,
                            instances=args.instances, threads=threads, startup_timeout_s=args.startup_timeout)
-    endpoints = Endpoints(args.host, args.port_http, args.port_grpc, args.port_metrics)
     try:
         with _stop_on_signals(), _onnx_for(Path(args.model)) as onnx_path, \
                 serving(onnx_path, endpoints, options) as served:
@@ -102,13 +100,13 @@ def register(sub: object) -> None:
     p.add_argument("model", help="model.onnx exported by flurka-export, or a checkpoint directory")
     p.add_argument("--name", default="flurka", help="model name in the URLs (default flurka)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port-http", type=int, default=8000, help="HTTP port (default 8000; 0 = a free port)")
-    p.add_argument("--port-grpc", type=int, default=8001, help="gRPC port (default 8001; 0 = a free port)")
-    p.add_argument("--port-metrics", type=int, default=8002, help="metrics port (default 8002; 0 = a free port)")
-    p.add_argument("--max-batch", type=int, default=8, help="largest batch the dynamic batcher forms (default 8)")
-    p.add_argument("--max-queue-delay-us", type=int, default=2000,
+    p.add_argument("--port-http", type=port, default=8000, help="HTTP port (default 8000; 0 = a free port)")
+    p.add_argument("--port-grpc", type=port, default=8001, help="gRPC port (default 8001; 0 = a free port)")
+    p.add_argument("--port-metrics", type=port, default=8002, help="metrics port (default 8002; 0 = a free port)")
+    p.add_argument("--max-batch", type=positive_int, default=8, help="largest batch the dynamic batcher forms (default 8)")
+    p.add_argument("--max-queue-delay-us", type=non_negative_int, default=2000,
                    help="how long the batcher waits to fill a batch, in microseconds (default 2000)")
-    p.add_argument("--instances", type=int, default=1, help="model instances, each its own process (default 1)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--instances", type=positive_int, default=1, help="model instances, each its own process (default 1)")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads per instance (default: CPU cores / instances)")
-    p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for readiness (default 120)")
+    p.add_argument("--startup-timeout", type=positive_float, default=120.0, help="seconds to wait for readiness (default 120)")

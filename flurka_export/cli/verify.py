@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, add_overwrite, add_plugin
+from .common import add_command, add_overwrite, add_plugin, non_negative_float, non_negative_int, shape_list
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,10 +49,10 @@ def register(sub: object) -> None:
                                       "(default: every installed runtime, none required)")
     p.add_argument("--optional", help="runtimes that may be skipped without failing the check, e.g. trt")
     p.add_argument("--require", help="runtimes that must run in addition to --runtimes, e.g. trt")
-    p.add_argument("--shapes", help="BATCHxSEQ list, e.g. 1x1,4x300 (default: smallest, padded middle, max_seq_len)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", type=float, help="absolute tolerance >= 0 (default by dtype: fp32 1e-4, fp16 5e-2, bf16 0.25)")
-    p.add_argument("--rtol", type=float, help="relative tolerance >= 0 (default by dtype: fp32 1e-3, fp16 5e-2, bf16 0.1)")
+    p.add_argument("--shapes", type=shape_list, help="BATCHxSEQ list, e.g. 1x1,4x300 (default: smallest, padded middle, max_seq_len)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--atol", type=non_negative_float, help="absolute tolerance >= 0 (default by dtype: fp32 1e-4, fp16 5e-2, bf16 0.25)")
+    p.add_argument("--rtol", type=non_negative_float, help="relative tolerance >= 0 (default by dtype: fp32 1e-3, fp16 5e-2, bf16 0.1)")
     p.add_argument("--per-layer", action="store_true",
                    help="also compare every FlurkaAttention output and layer output; names the first that diverges")
     p.add_argument("--vs-softmax", action="store_true",

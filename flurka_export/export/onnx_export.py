@@ -65,17 +65,24 @@ def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
     return shapes
 
 
-def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> int:
+def _check_options(opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> None:
+    """Options that need no model: checked before the checkpoint is read."""
     if dtype not in DTYPES:
         raise ExportError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     if attention_op not in ("custom", "decomposed"):
         raise ExportError(f"unknown attention_op {attention_op!r}; allowed: custom, decomposed")
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(f"opset {opset} is not supported; allowed: {MIN_OPSET} to {MAX_OPSET}")
+    if max_seq_len is not None and (isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int)
+                                    or max_seq_len < 2):
+        raise ExportError(f"max_seq_len={max_seq_len!r} must be an integer of at least 2")
+
+
+def _check_max_seq_len(config: FlurkaConfig, max_seq_len: int | None) -> int:
     n_max = config.max_seq_len
     if max_seq_len is None:
         return n_max
-    if max_seq_len < 2 or max_seq_len > n_max:
+    if max_seq_len > n_max:
         raise ExportError(f"max_seq_len={max_seq_len} is outside the model's range: 2 to N_max={n_max}")
     return max_seq_len
 
@@ -127,10 +134,11 @@ def export_onnx(
 
     Batch and sequence length are dynamic, the sequence up to `max_seq_len` (default N_max).
     """
+    _check_options(opset, dtype, attention_op, max_seq_len)
     path = check_output_file(path, overwrite=overwrite, what="ONNX file")
     model = _as_model(model_or_checkpoint_dir)
     config: FlurkaConfig = model.config
-    n_max = _check_options(config, opset, dtype, attention_op, max_seq_len)
+    n_max = _check_max_seq_len(config, max_seq_len)
     torch_dtype = DTYPES[dtype]
     model = model.eval()
     if torch_dtype != torch.float32:

@@ -68,7 +68,7 @@ def format_table(report: VerifyReport) -> str:
 def verdict_line(report: VerifyReport) -> str:
     if report.passed:
         return f"RESULT: PASS ({report.summary})"
-    return f"RESULT: FAIL ({'; '.join(report.failures)}) ({report.summary})"
+    return f"RESULT: FAIL ({'; '.join(report.failures)})" + (f" ({report.summary})" if report.summary else "")
 
 
 def parity_line(report: VerifyReport) -> str:
@@ -78,8 +78,8 @@ def parity_line(report: VerifyReport) -> str:
         logits = [r for r in report.rows if r["runtime"] == rt and not r["output"].startswith("layer")]
         worst = max(r["max_abs"] for r in logits)
         parts.append(f"torch vs {rt}: max abs {worst:.2e} over {len(logits)} shapes")
-    body = "; ".join(parts) if parts else "nothing compared"
-    return f"parity: {body} -> {'PASS' if report.passed else 'FAIL: ' + '; '.join(report.failures)}"
+    verdict = "PASS" if report.passed else "FAIL: " + "; ".join(report.failures)
+    return f"parity: {'; '.join(parts)} -> {verdict}" if parts else f"parity: {verdict}"
 
 
 def write_report(report: VerifyReport, path: str | os.PathLike, overwrite: bool = True) -> None:

@@ -35,6 +35,20 @@ class Endpoints:
     grpc_port: int = 8001
     metrics_port: int = 8002
 
+    def __post_init__(self) -> None:
+        """Ports 0 to 65535 (0 = a free one), and no two the same: checked before anything is read or started
+        (a port out of range used to reach socket.bind as an OverflowError)."""
+        seen: dict[int, str] = {}
+        for flag, port in self.flags().items():
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ValueError(f"{flag} {port!r} is not a port: it must be 0 to 65535 (0 = a free port)")
+            if port and port in seen:
+                raise ValueError(f"{seen[port]} and {flag} are both {port}: the three ports must differ")
+            seen[port] = flag
+
+    def flags(self) -> dict[str, int]:
+        return {"--port-http": self.http_port, "--port-grpc": self.grpc_port, "--port-metrics": self.metrics_port}
+
     @property
     def http_url(self) -> str:
         return f"{self.host}:{self.http_port}"
@@ -53,8 +67,7 @@ def free_port(host: str) -> int:
 def resolve_ports(ep: Endpoints) -> Endpoints:
     """Port 0 becomes a free port; a port in use is an error that names its flag."""
     ports = {}
-    for flag, port in (("--port-http", ep.http_port), ("--port-grpc", ep.grpc_port),
-                       ("--port-metrics", ep.metrics_port)):
+    for flag, port in ep.flags().items():
         if port == 0:
             port = free_port(ep.host)
         else:

@@ -36,7 +36,10 @@ def _snapshot(root: Path, owned: set[str]) -> dict[str, bytes]:
 
 
 def _check(capsys, argv: list[str]) -> int:
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # a bad flag value: a usage error, raised while the command line is parsed
+        code = e.code
     out, err = capsys.readouterr()
     assert code in (0, 1), (argv, code, err)
     if code == 1 and not err and out.strip().splitlines()[-1].startswith("RESULT: FAIL"):

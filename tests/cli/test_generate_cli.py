@@ -26,7 +26,9 @@ def test_generate_streams_the_same_tokens_in_both_runtimes(lm_files, capsys):
 
 @pytest.mark.parametrize("args,msg", [
     (["--prompt-ids", "1,2,99999"], "token id 99999 outside the vocabulary"),
-    (["--prompt-ids", "1", "--top-p", "0"], "top_p=0.0 is not allowed"),
+    (["--prompt-ids", "1", "--top-p", "0"], "argument --top-p: must be a number > 0"),
+    (["--prompt-ids", "1", "--top-p", "1.5"], "top_p=1.5 is not allowed"),
+    (["--prompt-ids", "1", "--max-new-tokens", "0"], "argument --max-new-tokens"),
     (["--prompt-ids", "1", "--max-new-tokens", "40"], "max_seq_len=32"),
     (["--prompt", "hello"], "needs a tokenizer.json"),
     ([], "no prompt"),

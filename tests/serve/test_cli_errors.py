@@ -3,6 +3,8 @@
 import importlib.util
 import socket
 
+import pytest
+
 from flurka_export.cli import main
 
 
@@ -30,5 +32,7 @@ def test_missing_server_says_how_to_install(flurka_mlm, capsys, monkeypatch):
 
 def test_bad_numbers(flurka_mlm, capsys):
     for flag in ("--instances", "--max-batch", "--threads"):
-        assert main(["serve", str(flurka_mlm), flag, "0"]) == 1
-        assert "must be at least 1" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as e:  # a usage error, raised while parsing
+            main(["serve", str(flurka_mlm), flag, "0"])
+        assert e.value.code == 1
+        assert f"argument {flag}: must be an integer >= 1, not 0" in capsys.readouterr().err
