@@ -29,7 +29,7 @@ def test_cli_fails_before_running_in_one_line(case, tmp_path):
     (tmp_path / "a_dir").mkdir()
     (tmp_path / "a_file").write_text("keep")
     args, message = {
-        "iters0": (["--iters", "0"], "--iters must be an integer >= 1, not 0"),
+        "iters0": (["--iters", "0"], "argument --iters: must be an integer >= 1, not 0"),
         "json-sys": (["--json", "/sys/x.json"], "cannot write /sys/x.json: /sys is not writable"),
         "json-dir": (["--json", "a_dir"], "'a_dir' is a directory; the --json file must be a file path"),
         "plot-under-file": (["--plot", "a_file/p.png"], "a_file is a file, not a directory"),
@@ -54,12 +54,12 @@ def no_work(monkeypatch):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--iters", "-2"], "--iters must be an integer >= 1, not -2"),
-    (["--warmup", "-1"], "--warmup must be an integer >= 0, not -1"),
-    (["--threads", "0"], "--threads must be an integer >= 1, not 0"),
-    (["--batch", "0"], "--batch must be an integer >= 1, not 0"),
-    (["--layers", "0"], "--layers must be an integer >= 1"),
-    (["--num-features", "0"], "--num-features must be an integer >= 1"),
+    (["--iters", "-2"], "argument --iters: must be an integer >= 1, not -2"),
+    (["--warmup", "-1"], "argument --warmup: must be an integer >= 0, not -1"),
+    (["--threads", "0"], "argument --threads: must be an integer >= 1, not 0"),
+    (["--batch", "0"], "argument --batch: must be an integer >= 1, not 0"),
+    (["--layers", "0"], "argument --layers: must be an integer >= 1"),
+    (["--num-features", "0"], "argument --num-features: must be an integer >= 1"),
     (["--seq-lens", "0,16"], "--seq-lens must be positive integers"),
     (["--kinds", ","], "--kinds is empty"),
     (["--kinds", "softmax,nope"], "unknown attention kind 'nope'"),
@@ -69,7 +69,11 @@ def no_work(monkeypatch):
     (["--json", "."], "is a directory"),
 ])
 def test_bad_values_one_line_before_any_work(args, message, no_work, capsys):
-    assert main(["bench", *SMALL, *args]) == 1
+    try:
+        code = main(["bench", *SMALL, *args])
+    except SystemExit as e:  # flags checked while parsing: argparse exits 1 from inside the parser
+        code = e.code
+    assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
 
