@@ -7,13 +7,12 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import onnx
 import torch
 from torch import nn
 
-from ..models import FlurkaConfig, load_pretrained, output_name
+from ..models import FlurkaConfig, load_pretrained
 from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN, TWO_GB, save_model
 from ..ops import export_mode
 from ..ops.onnx_bodies import attach_function_bodies
@@ -41,27 +40,8 @@ def _as_model(model_or_dir: nn.Module | str | os.PathLike) -> nn.Module:
 
 def example_inputs(config: FlurkaConfig, batch: int = 2, seq_len: int | None = None,
                    dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """Inputs that fit the model, named as in the ONNX graph."""
-    if config.task == "image":
-        s = config.image_size
-        return {"pixel_values": torch.randn(batch, config.num_channels, s, s, dtype=dtype)}
-    n = seq_len or min(8, config.max_seq_len)
-    ids = torch.randint(0, config.vocab_size, (batch, n))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones(batch, n, dtype=torch.int64)}
-    if config.type_vocab_size:  # models with token type embeddings take token_type_ids as a third input
-        inputs["token_type_ids"] = torch.randint(0, config.type_vocab_size, (batch, n))
-    return inputs
-
-
-def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    if config.task == "image":
-        return {"pixel_values": {0: batch}}
-    seq = torch.export.Dim("sequence", min=1, max=max_seq_len)
-    shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    if config.type_vocab_size:
-        shapes["token_type_ids"] = {0: batch, 1: seq}
-    return shapes
+    """Inputs that fit the model, named as in the ONNX graph (the family spec's example inputs)."""
+    return config.spec.example_inputs(config, batch, seq_len, dtype)
 
 
 def _check_options(config: FlurkaConfig, opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> int:
@@ -135,19 +115,20 @@ def export_onnx(
         import copy
 
         model = copy.deepcopy(model).to(torch_dtype)
+    spec = config.spec
     inputs = example_inputs(config, dtype=torch_dtype)
     with export_mode(attention_op), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
             model, (), kwargs=inputs, dynamo=True, opset_version=opset,
-            input_names=list(inputs), output_names=[output_name(config.task)],
-            dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
+            input_names=list(inputs), output_names=spec.output_names(config),
+            dynamic_shapes=spec.dynamic_shapes(config, n_max), optimize=True, verbose=False,
         )
     onnx_model = program.model_proto
     _name_flurka_nodes(onnx_model)
     attach_function_bodies(onnx_model, opset)
-    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max)
+    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max, spec.sequence_inputs(config))
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__

@@ -10,8 +10,6 @@ from typing import Any
 from ..ops.feature_maps import DEFAULTS, FEATURE_MAPS
 from .config_rules import ACTIVATION_ALIASES, ConfigError, check_field, field_rules
 
-# encoder: the bare text encoder (Hugging Face BertModel); its output is the last hidden state.
-TASKS = ("classify", "mlm", "image", "encoder")
 ATTENTION_KINDS: tuple[str, ...] = (
     "softmax",
     "linformer",
@@ -35,8 +33,19 @@ def uses_flurka_op(attention: str) -> bool:
 
 
 def output_name(task: str) -> str:
-    """Name of the model's output in ONNX and in parity reports."""
-    return "last_hidden_state" if task == "encoder" else "logits"
+    """Name of the model's (first) output in ONNX and in parity reports; the family spec declares it."""
+    from .specs import spec_of
+
+    return spec_of(task).heads[task].output
+
+
+def __getattr__(name: str) -> Any:
+    # TASKS: every config.task of the registered families (models/specs/), read when asked for.
+    if name == "TASKS":
+        from .specs import task_names
+
+        return task_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass
@@ -97,15 +106,20 @@ class FlurkaConfig:
         return (self.image_size // self.patch_size) ** 2
 
     @property
+    def spec(self) -> Any:
+        """The FamilySpec of this config's task (models/specs/)."""
+        from .specs import spec_of
+
+        return spec_of(self.task)
+
+    @property
     def seq_len_range(self) -> tuple[int, int]:
         """Smallest and largest sequence length the model accepts."""
-        if self.task == "image":
-            return self.num_patches + 1, self.num_patches + 1
-        return 1, self.max_seq_len
+        return self.spec.seq_len_range(self)
 
     @property
     def uses_pre_norm(self) -> bool:
-        return self.task == "image" if self.pre_norm is None else self.pre_norm
+        return self.spec.pre_norm_default() if self.pre_norm is None else self.pre_norm
 
     def validate(self) -> None:
         """Every field's type and range, then the relations between fields; ConfigError (one line) if not."""
@@ -113,17 +127,17 @@ class FlurkaConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"invalid FlurkaConfig: {msg}")
 
-        for name, rule in field_rules(TASKS, ATTENTION_KINDS).items():
+        from .specs import task_names
+
+        for name, rule in field_rules(task_names(), ATTENTION_KINDS).items():
             setattr(self, name, check_field(name, getattr(self, name), rule))
         if self.hidden_size % self.num_heads:
             raise bad(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.low_rank > self.max_seq_len:
             raise bad(f"low_rank={self.low_rank} exceeds max_seq_len={self.max_seq_len}")
-        if self.task == "image":
-            if self.image_size % self.patch_size:
-                raise bad(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
-            if self.num_patches + 1 > self.max_seq_len:
-                raise bad(f"{self.num_patches} patches + CLS exceed max_seq_len={self.max_seq_len}")
+        why = self.spec.validate(self)
+        if why:
+            raise bad(why)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
