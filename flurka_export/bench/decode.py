@@ -140,25 +140,26 @@ class OursOrt:
         return lambda: session.run_with_iobinding(binding)
 
     def _feeds(self, ids: np.ndarray, past_len: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        from ..models import lm_io
         from ..models.lm import past_names, past_shape
 
         c, t = self.config, ids.shape[1]
-        feeds = {"input_ids": ids.astype(np.int64), "attention_mask": np.ones((1, past_len + t), np.int64),
-                 "position_ids": np.arange(past_len, past_len + t, dtype=np.int64)[None]}
         shape = past_shape(c, 1, past_len)
+        past = {}
         for i in range(c.num_layers):
             for n in past_names(c):
                 value = rng.standard_normal(shape, dtype=np.float32) if c.attention == "softmax" \
                     else rng.random(shape, dtype=np.float32)  # a state: S and z of nonnegative features
-                feeds[f"past_key_values.{i}.{n}"] = value
-        return feeds
+                past[f"{lm_io.PAST_PREFIX}{i}.{n}"] = value
+        return lm_io.step_feed(ids, np.ones((1, past_len + t), np.int64), past)
 
     def _outputs(self, tokens: int, past_len: int) -> dict[str, tuple[int, ...]]:
+        from ..models import lm_io
         from ..models.lm import past_names, past_shape
 
         c = self.config
-        out = {"logits": (1, tokens, c.vocab_size)}
-        out.update({f"present.{i}.{n}": past_shape(c, 1, past_len + tokens)
+        out = {lm_io.LOGITS: (1, tokens, c.vocab_size)}
+        out.update({f"{lm_io.PRESENT_PREFIX}{i}.{n}": past_shape(c, 1, past_len + tokens)
                     for i in range(c.num_layers) for n in past_names(c)})
         return out
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..models.lm_io import INPUT_IDS, LOGITS
+
 OPSET = 20
 
 
@@ -65,14 +67,14 @@ def gqa_decoder(model: Any) -> Any:
         raise ValueError(f"gqa_decoder supports GELU feed-forward layers, not {c.hidden_act!r}")
     h, d = c.num_heads, c.head_dim
     g = _Graph()
-    x = g.node("Add", [g.node("Gather", [g.const("wte", _w(model.word_embeddings.weight)), "input_ids"], "tok"),
+    x = g.node("Add", [g.node("Gather", [g.const("wte", _w(model.word_embeddings.weight)), INPUT_IDS], "tok"),
                        g.node("Gather", [g.const("wpe", _w(model.position_embeddings.weight)), "position_ids"],
                               "pos")], "embed")
-    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+    inputs = [helper.make_tensor_value_info(INPUT_IDS, TensorProto.INT64, ["batch", "seq"]),
               helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "seq"]),
               helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch"]),
               helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, [])]
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", c.vocab_size])]
+    outputs = [helper.make_tensor_value_info(LOGITS, TensorProto.FLOAT, ["batch", "seq", c.vocab_size])]
     approx = "tanh" if c.hidden_act == "gelu_tanh" else "none"
     for i, layer in enumerate(model.layers):
         att, p = layer.attention, f"l{i}"
@@ -93,7 +95,7 @@ def gqa_decoder(model: Any) -> Any:
         x = g.node("Add", [x, g.linear(f, layer.ffn[2], f"{p}.fc2")], f"{p}.res2")
     x = g.layer_norm(x, model.final_norm, "final_ln")
     head = model.word_embeddings.weight if c.tie_word_embeddings else model.lm_head.weight
-    g.node("MatMul", [x, g.const("lm_head.wT", _w(head).T.copy())], "logits")
+    g.node("MatMul", [x, g.const("lm_head.wT", _w(head).T.copy())], LOGITS)
     graph = helper.make_graph(g.nodes, "gqa_decoder", inputs, outputs, g.inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
                              producer_name="flurka-export bench (GroupQueryAttention baseline)")
@@ -115,7 +117,7 @@ class SharedBufferDecoder:
         self.buffers = {f"{i}.{n}": ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, np.float32))
                         for i in range(config.num_layers) for n in ("key", "value")}
         self.binding = self.session.io_binding()
-        self.binding.bind_output("logits", "cpu")  # get_outputs() comes in binding order: logits first
+        self.binding.bind_output(LOGITS, "cpu")  # get_outputs() comes in binding order: logits first
         for name, value in self.buffers.items():
             self.binding.bind_ortvalue_input(f"past_key_values.{name}", value)
             self.binding.bind_ortvalue_output(f"present.{name}", value)
@@ -132,7 +134,7 @@ class SharedBufferDecoder:
         b, s = input_ids.shape
         if past_len + s > self.max_len:
             raise ValueError(f"past {past_len} + {s} new tokens exceed the buffers' {self.max_len} rows")
-        self._feeds = {"input_ids": np.ascontiguousarray(input_ids, np.int64),
+        self._feeds = {INPUT_IDS: np.ascontiguousarray(input_ids, np.int64),
                        "position_ids": np.broadcast_to(np.arange(past_len, past_len + s), (b, s)).astype(np.int64),
                        "seqlens_k": np.full((b,), past_len + s - 1, np.int32),
                        "total_sequence_length": np.array(past_len + s, np.int32)}

@@ -14,7 +14,9 @@ def default_kinds() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.task == "lm":
+    from ..models.specs import spec_of
+
+    if spec_of(args.task).generates:  # decoding: per-token latency against context length
         return run_lm(args)
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..models import FlurkaConfig
-from ..models.lm import empty_past, past_names, positions_from_mask
+from ..models import FlurkaConfig, lm_io
+from ..models.lm import positions_from_mask
 
 
 class Decoder(Protocol):
@@ -66,31 +66,21 @@ class OrtDecoder:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(Path(path)), opts, providers=providers or ["CPUExecutionProvider"])
         self.config = config
-        self.inputs = {i.name: i for i in self.session.get_inputs()}
+        types = {i.type for i in self.session.get_inputs() if i.name.startswith(lm_io.PAST_PREFIX)}
+        self.float_dtype = np.float16 if "tensor(float16)" in types else np.float32  # a softmax cache's dtype
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.past: dict[str, np.ndarray] = {}
         self.mask = np.zeros((0, 0), np.int64)
 
-    def _empty_past(self, batch: int) -> dict[str, np.ndarray]:
-        types = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-        past = {}
-        for i, layer in enumerate(empty_past(self.config, batch)):
-            for name, t in zip(past_names(self.config), layer, strict=True):
-                key = f"past_key_values.{i}.{name}"
-                past[key] = np.zeros(t.shape, types.get(self.inputs[key].type, np.float32))
-        return past
-
     def _run(self, ids: np.ndarray) -> np.ndarray:
-        feed = {"input_ids": ids, "attention_mask": self.mask,
-                "position_ids": positions_from_mask_np(self.mask, ids.shape[1]), **self.past}
-        out = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
-        self.past = {"past_key_values." + k.removeprefix("present."): v for k, v in out.items()
-                     if k.startswith("present.")}
-        return out["logits"][:, -1].astype(np.float32)
+        out = dict(zip(self.output_names, self.session.run(None, lm_io.step_feed(ids, self.mask, self.past)),
+                       strict=True))
+        self.past = lm_io.next_past(out)
+        return out[lm_io.LOGITS][:, -1].astype(np.float32)
 
     def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         self.mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
-        self.past = self._empty_past(input_ids.shape[0])
+        self.past = lm_io.zero_past(self.config, input_ids.shape[0], self.float_dtype)
         return self._run(np.ascontiguousarray(input_ids, dtype=np.int64))
 
     def step(self, tokens: np.ndarray) -> np.ndarray:
@@ -98,10 +88,7 @@ class OrtDecoder:
         return self._run(np.asarray(tokens, dtype=np.int64)[:, None])
 
 
-def positions_from_mask_np(mask: np.ndarray, new_tokens: int) -> np.ndarray:
-    """numpy twin of models.lm.positions_from_mask (tests hold the two equal)."""
-    pos = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)
-    return np.ascontiguousarray(pos[:, mask.shape[1] - new_tokens:], dtype=np.int64)
+positions_from_mask_np = lm_io.positions  # numpy twin of models.lm.positions_from_mask (tests hold the two equal)
 
 
 __all__ = ["Decoder", "OrtDecoder", "TorchDecoder", "positions_from_mask", "positions_from_mask_np"]

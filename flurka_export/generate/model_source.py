@@ -49,8 +49,6 @@ def open_source(path: str | os.PathLike) -> ModelSource:
 
 
 def check_generates(config: FlurkaConfig, path: Any) -> None:
-    from ..models.config import generates
-
-    if not generates(config):
+    if not config.spec.generates:
         raise GenerationError(f"{path} is a {config.task!r} model, which does not generate; generate needs a "
                               f"model that does (task lm)")

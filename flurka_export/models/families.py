@@ -10,7 +10,6 @@ from torch import nn
 from .activations import activation
 from .attention import FlurkaSelfAttention, check_seq_len
 from .config import FlurkaConfig
-from .lm import FlurkaForCausalLM
 
 
 class EncoderLayer(nn.Module):
@@ -144,16 +143,8 @@ class FlurkaViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
-FAMILIES: dict[str, type[nn.Module]] = {
-    "classify": FlurkaForSequenceClassification,
-    "mlm": FlurkaForMaskedLM,
-    "image": FlurkaViT,
-    "encoder": FlurkaEncoder,
-    "lm": FlurkaForCausalLM,
-}
-
-
 def build_model(config: FlurkaConfig) -> nn.Module:
-    """A fresh model of config.task with config.attention in every layer (eval mode)."""
+    """A fresh model of config.task with config.attention in every layer (eval mode); the family's spec
+    (models/specs/) says which class."""
     config.validate()
-    return FAMILIES[config.task](config).eval()
+    return config.spec.build(config).eval()

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models import FlurkaConfig
-from ..models.lm import empty_past, past_names
+from ..models import FlurkaConfig, lm_io
 
 EOS = "<|endoftext|>"  # GPT-2's end-of-text: eos between verses, and bos and pad when generating
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # input_ids [B, T] int64 -> logits [B, T, V]
@@ -121,16 +120,11 @@ def ort_logits(path: str | os.PathLike, config: FlurkaConfig) -> LogitsFn:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     session = ort.InferenceSession(str(Path(path)), opts, providers=["CPUExecutionProvider"])
-    types = {i.name: np.float16 if i.type == "tensor(float16)" else np.float32 for i in session.get_inputs()}
+    half = any(i.type == "tensor(float16)" for i in session.get_inputs())
 
     def run(ids: np.ndarray) -> np.ndarray:
-        b, t = ids.shape
-        feed = {"input_ids": np.ascontiguousarray(ids, np.int64), "attention_mask": np.ones((b, t), np.int64),
-                "position_ids": np.broadcast_to(np.arange(t, dtype=np.int64), (b, t)).copy()}
-        for i, layer in enumerate(empty_past(config, b)):
-            for name, zeros in zip(past_names(config), layer, strict=True):
-                key = f"past_key_values.{i}.{name}"
-                feed[key] = np.zeros(zeros.shape, types[key])
-        return session.run(["logits"], feed)[0].astype(np.float32)
+        past = lm_io.zero_past(config, ids.shape[0], np.float16 if half else np.float32)
+        feed = lm_io.step_feed(ids, np.ones(ids.shape, np.int64), past)
+        return session.run([lm_io.LOGITS], feed)[0].astype(np.float32)
 
     return run

@@ -95,3 +95,14 @@ def test_convert_softmax_lm_to_kernel_keeps_weights_and_companions(tmp_path):
     assert (tmp_path / "lin" / "generation_config.json").read_text() == '{"eos_token_id": 3}\n'
     with pytest.raises(ConfigError, match="cannot be causal"):
         convert_checkpoint(tmp_path / "soft", tmp_path / "bad", "flurka-elu")
+
+
+@pytest.mark.parametrize("attention", ["kernel-rfa", "kernel-favor-causal", "softmax"])
+def test_save_load_is_bit_identical(tmp_path, attention):
+    from flurka_export.models import load_pretrained, save_pretrained
+
+    model = lm(attention)
+    save_pretrained(model, tmp_path / "ck")
+    loaded = load_pretrained(tmp_path / "ck")
+    ids = torch.randint(0, 50, (2, 7))
+    assert loaded.config == model.config and torch.equal(loaded(ids), model(ids))
