@@ -36,6 +36,21 @@ def compare_results(reference: Results, results: dict[str, Results], *, quantize
     return rows
 
 
+def consistency_rows(cases: list[FeedDriver], results: dict[str, Results], *, quantized: bool, atol: float,
+                     rtol: float, tolerances_given: bool) -> list[dict[str, Any]]:
+    """One row per check a case makes inside one runtime's results (a generating family: one long prefill
+    against prefill + decode steps), with the same tolerances as the comparisons between runtimes."""
+    rows = []
+    for case in cases:
+        for runtime, per_case in results.items():
+            for what, expected, got in case.consistency(per_case[case.label]):
+                for name in expected:
+                    c = compare_output(name, expected[name], got[name], quantized=quantized, atol=atol, rtol=rtol,
+                                       tolerances_given=tolerances_given)
+                    rows.append({"shape": case.label, "step": what, "runtime": runtime, **c.to_dict()})
+    return rows
+
+
 def worst_per_step(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """runtime -> step -> the largest max abs error of the model's outputs (per-layer rows left out)."""
     worst: dict[str, dict[str, float]] = {}

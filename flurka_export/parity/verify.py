@@ -21,7 +21,7 @@ from ..models.exported import ExportedModel
 from ..onnx_io import load_onnx
 from ..runtimes import REFERENCE, RunRequest, RuntimeUnavailable, get_runtime, runtime_names
 from .agreement import is_quantized
-from .comparator import compare_results, run_all, worst_per_step
+from .comparator import compare_results, consistency_rows, run_all, worst_per_step
 from .compare import DEFAULT_TOLERANCES, check_tolerances
 from .inputs import default_shapes, parse_shapes
 from .layer_outputs import with_layer_outputs
@@ -171,8 +171,8 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
         finally:
             for runner in active.values():
                 runner.deactivate()
-    rows = compare_results(ref, results, quantized=s["quantized"], atol=s["atol"], rtol=s["rtol"],
-                           tolerances_given=s["tolerances_given"])
+    tol = dict(quantized=s["quantized"], atol=s["atol"], rtol=s["rtol"], tolerances_given=s["tolerances_given"])
+    rows = compare_results(ref, results, **tol) + consistency_rows(cases, results, **tol)
     order = {name: i for i, name in enumerate(dict.fromkeys(r["output"] for r in rows))}  # model order of tensors
     first = _first_divergence(rows, order)
     failed_required = sorted(r for r in required if r in skipped)

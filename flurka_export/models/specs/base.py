@@ -89,6 +89,10 @@ class FeedDriver(abc.ABC):
     def drive(self, run: RunFn) -> list[Step]:
         """The outputs of every step, in order."""
 
+    def consistency(self, steps: list[Step]) -> list[tuple[str, Outputs, Outputs]]:
+        """Checks inside one runtime's own results: (what, expected, got) that must agree (none for encoders)."""
+        return []
+
 
 class SingleFeed(FeedDriver):
     """Encoders: one feed, one run, one step labelled "forward"."""
@@ -111,8 +115,10 @@ class PrefillThenSteps(FeedDriver):
     runtime continues from its own state. Steps are labelled "prefill", "step 1", "step 2", ..."""
 
     def __init__(self, label: str, prefill: Feed, steps: int,
-                 next_feed: Callable[[int, Feed, Outputs], Feed]) -> None:
+                 next_feed: Callable[[int, Feed, Outputs], Feed], whole: Feed | None = None,
+                 logits: str = "logits") -> None:
         self.label, self.first_feed, self.steps, self.next_feed = label, prefill, steps, next_feed
+        self.whole, self.logits = whole, logits
 
     def drive(self, run: RunFn) -> list[Step]:
         feed = self.first_feed
@@ -122,7 +128,19 @@ class PrefillThenSteps(FeedDriver):
             feed = {**self.next_feed(i, feed, out), **carry_state(out)}
             out = run(feed)
             result.append((f"step {i}", out))
+        if self.whole is not None:  # the same tokens in one prefill, from an empty past
+            result.append((f"prefill T+{self.steps}", run(self.whole)))
         return result
+
+    def consistency(self, steps: list[Step]) -> list[tuple[str, Outputs, Outputs]]:
+        """With `whole` (prefill T plus every step's tokens at once): its logits at the last K+1 positions must
+        equal the prefill's last position and each step's, in the same runtime."""
+        if self.whole is None:
+            return []
+        outs = [o[self.logits] for _, o in steps[:-1]]
+        stepwise = np.concatenate([outs[0][:, -1:], *outs[1:]], axis=1)
+        whole = steps[-1][1][self.logits][:, -stepwise.shape[1]:]
+        return [(f"prefill T+{self.steps} vs T + {self.steps} steps", {self.logits: stepwise}, {self.logits: whole})]
 
 
 # -- the spec ---------------------------------------------------------------------------------------------------

@@ -122,8 +122,12 @@ class LMSpec(FamilySpec):
         cases: list[FeedDriver] = []
         for i, (b, n) in enumerate(shapes):
             tokens = np.random.default_rng(seed + 1000 + i).integers(0, config.vocab_size, (VERIFY_STEPS, b, 1))
-            cases.append(PrefillThenSteps(f"{b}x{n}+{VERIFY_STEPS}", self.make_feed(config, (b, n), seed + i, float_dtype),
-                                          VERIFY_STEPS, _next_feed(tokens)))
+            prefill = self.make_feed(config, (b, n), seed + i, float_dtype)
+            # The same tokens in one prefill: its logits must equal prefill T + K steps in each runtime.
+            mask = np.concatenate([prefill["attention_mask"], np.ones((b, VERIFY_STEPS), np.int64)], axis=1)
+            whole = {**prefill, "input_ids": np.concatenate([prefill["input_ids"], *tokens[:, :, 0, None]], axis=1),
+                     "attention_mask": mask, "position_ids": _positions(mask, n + VERIFY_STEPS)}
+            cases.append(PrefillThenSteps(f"{b}x{n}+{VERIFY_STEPS}", prefill, VERIFY_STEPS, _next_feed(tokens), whole))
         return cases
 
     # -- TensorRT and serving ---------------------------------------------------------------------------------
