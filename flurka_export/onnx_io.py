@@ -8,10 +8,8 @@ spells a flurka.* key.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import onnx
 
@@ -68,14 +66,3 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike, external_data: b
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
     """The model's metadata_props as a dict."""
     return {p.key: p.value for p in model.metadata_props}
-
-
-def exported_config(model: onnx.ModelProto) -> dict[str, Any] | None:
-    """The FlurkaConfig dict recorded by the exporter, or None for a model without one."""
-    text = metadata(model).get(META_CONFIG)
-    return json.loads(text) if text is not None else None
-
-
-def exported_max_seq_len(model: onnx.ModelProto) -> int | None:
-    text = metadata(model).get(META_MAX_SEQ_LEN)
-    return int(text) if text is not None else None

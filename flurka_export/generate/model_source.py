@@ -29,21 +29,19 @@ def open_source(path: str | os.PathLike) -> ModelSource:
     """Read what generation needs from a checkpoint directory or an exported .onnx; refuse a model that
     does not generate in one line."""
     from ..models import load_config
-    from ..onnx_io import META_GENERATION, META_TOKENIZER, exported_config, load_onnx, metadata
+    from ..models.exported import ExportedModel
+    from ..onnx_io import META_GENERATION, META_TOKENIZER
 
     path = Path(path)
     if path.is_dir():
         config = load_config(path)
         source = ModelSource(path, config, GenerationConfig.read(path), read_tokenizer_text(path), False)
     else:
-        model = load_onnx(path, load_external_data=False)
-        data = exported_config(model)
-        if data is None:
-            raise GenerationError(f"{path} was not exported by flurka-export (no flurka.config metadata)")
-        meta = metadata(model)
+        exported = ExportedModel.read(path)
+        config = exported.require_config("generate needs the model's config")
+        meta = exported.metadata
         gen = json.loads(meta[META_GENERATION]) if META_GENERATION in meta else {}
-        source = ModelSource(path, FlurkaConfig.from_dict(data), GenerationConfig.from_dict(gen, str(path)),
-                             meta.get(META_TOKENIZER), True)
+        source = ModelSource(path, config, GenerationConfig.from_dict(gen, str(path)), meta.get(META_TOKENIZER), True)
     check_generates(source.config, path)
     return source
 

@@ -21,10 +21,6 @@ class InputProfile:
     max: Dims
 
 
-def config_from_onnx(model: onnx.ModelProto) -> FlurkaConfig | None:
-    return ExportedModel.read(model).config
-
-
 def parse_shape_spec(spec: str) -> tuple[Dims, Dims, Dims]:
     """'1x1,4x128,8x512' -> ((1, 1), (4, 128), (8, 512)) as min, opt, max."""
     parts = [p.strip() for p in spec.split(",") if p.strip()]

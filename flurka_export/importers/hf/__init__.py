@@ -8,7 +8,8 @@ computes what BERT/RoBERTa/ViT self-attention computes; `convert-attention --to 
 the paper's up-training from it:
 
     BertModel (task encoder), BertForSequenceClassification, RobertaForSequenceClassification (classify),
-    BertForMaskedLM, BertForPreTraining, RobertaForMaskedLM (mlm), ViTForImageClassification (image).
+    BertForMaskedLM, BertForPreTraining, RobertaForMaskedLM (mlm), ViTForImageClassification (image),
+    GPT2LMHeadModel, GPT2Model (lm: causal LM, with generation_config.json and any tokenizer.json).
 
 Every tensor is mapped, or dropped by name with the reason (BertModel's pooler, the pre-training
 next-sentence head), or named as an error.
@@ -50,7 +51,7 @@ def architecture_of(hf: dict[str, Any], source: str) -> tuple[str, Architecture]
 
 def hf_config_fields(hf: dict[str, Any], arch: Architecture, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
     """FlurkaConfig fields for the HF config (shapes from the tensors where config.json may be silent)."""
-    fields: dict[str, Any] = dict(task=arch.task, **common_fields(hf))
+    fields: dict[str, Any] = dict(task=arch.task, **(common_fields(hf) if arch.bert_like else {}))
     fields.update(arch.fields(hf, tensors))
     fields["low_rank"] = min(FlurkaConfig.low_rank, fields["max_seq_len"])  # unused by softmax; see convert-attention
     return fields
@@ -69,7 +70,7 @@ def import_hf_model(hf: dict[str, Any], tensors: dict[str, np.ndarray], *, sourc
     config = FlurkaConfig(**fields)
     model = build_model(config)
     pool = TensorPool(tensors, HFImportError)
-    notes = [f"{name} -> task {config.task}; attention softmax (exactly BERT/RoBERTa/ViT self-attention)"]
+    notes = [f"{name} -> task {config.task}; attention softmax (exactly what its self-attention computes)"]
     arch.map_tensors(pool, config, notes)
     if config.position_offset:
         notes.append(f"positions start at row {config.position_offset} (RoBERTa: padding_idx + 1); "
@@ -90,7 +91,28 @@ def import_hf_checkpoint(directory: str | Path, output: str | Path | None = None
                                     allow_unmapped=allow_unmapped)
     if output is not None:
         save_pretrained(model, output)
+        _write_generation_files(hf, Path(directory), Path(output), report)
     return model, report
+
+
+def _write_generation_files(hf: dict[str, Any], source: Path, output: Path, report: ImportReport) -> None:
+    """A generating model's special tokens (generation_config.json) and, when the directory has one, its
+    tokenizer.json: `generate` and the export read them from the checkpoint."""
+    import json
+
+    from ...utils import atomic_path
+
+    _, arch = architecture_of(hf, str(source / "config.json"))
+    if arch.generation is None:
+        return
+    gen = {k: v for k, v in arch.generation(hf).items() if v is not None}
+    with atomic_path(output / "generation_config.json") as tmp:
+        tmp.write_text(json.dumps(gen, indent=2, sort_keys=True) + "\n")
+    report.notes.append(f"generation_config.json: {', '.join(f'{k}={v}' for k, v in sorted(gen.items()))}")
+    if (source / "tokenizer.json").is_file():
+        with atomic_path(output / "tokenizer.json") as tmp:
+            tmp.write_bytes((source / "tokenizer.json").read_bytes())
+        report.notes.append("tokenizer.json copied beside the weights")
 
 
 __all__ = ["ACTIVATIONS", "ARCHITECTURES", "BUFFERS", "Architecture", "HFImportError", "architecture_of",

@@ -27,6 +27,9 @@ class Architecture:
     task: str  # our config.task (family and head)
     fields: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]  # FlurkaConfig fields of this class
     map_tensors: Callable[[TensorPool, FlurkaConfig, list[str]], None]  # every tensor into its place
+    bert_like: bool = True  # config.json names sizes as BERT does (hidden_size, ...): common_fields applies
+    # generation_config.json fields (bos/eos/pad token ids) of a class that generates; None for encoders
+    generation: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
