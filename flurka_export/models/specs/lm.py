@@ -131,6 +131,11 @@ class LMSpec(FamilySpec):
         return cases
 
     # -- TensorRT and serving ---------------------------------------------------------------------------------
+    def serving(self, config: FlurkaConfig, max_seq_len: int | None = None) -> Any:
+        raise ValueError("serving a language model needs Triton's generate endpoints (streamed tokens, a state per "
+                         "request), which are not built yet; run it with `flurka-export generate`, or serve the ONNX "
+                         "file with onnxruntime-genai, whose names (past_key_values.*, present.*) it uses")
+
     def trt_unsupported(self, config: FlurkaConfig) -> str | None:
         return ("the lm family has no TensorRT path yet (its causal kernel attention is LinearAttention and its "
                 "past is fed back between calls); run it in PyTorch or ONNX Runtime")
