@@ -55,3 +55,23 @@ def test_new_refuses_a_kind_that_cannot_be_causal(tmp_path, capsys):
     assert main(["new", "--task", "lm", "--attention", "flurka-elu", "-o", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "cannot be causal" in err and "kernel-elu" in err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("cmd,msg", [
+    (["build-engine", "{onnx}", "-o", "{d}/lm.plan"], "TensorRT cannot build the lm family"),
+    (["serve", "{onnx}"], "needs Triton's generate endpoints"),
+    (["deploy", "triton", "{onnx}", "-o", "{d}/repo", "--name", "lm"], "needs Triton's generate endpoints"),
+])
+def test_commands_without_an_lm_path_say_so_in_one_line(lm_files, tmp_path, capsys, cmd, msg):
+    args = [a.format(onnx=lm_files / "lm.onnx", d=tmp_path) for a in cmd]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert msg in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_inspect_shows_the_constant_state(lm_files, capsys):
+    assert main(["inspect", str(lm_files / "lm.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "state between calls: 1 past_key_values.* inputs" in out and "whatever the context length" in out
+    assert "com.microsoft::LinearAttention x1" in out
