@@ -23,7 +23,7 @@ import numpy as np
 
 from flurka_export import export_onnx
 from flurka_export.bench.report import LEGEND, MARK, text_table
-from flurka_export.bench.timing import Timings, check_counts
+from flurka_export.bench.timing import Timings, check_counts, parse_with_smoke
 from flurka_export.models import FlurkaConfig, build_model
 from flurka_export.optimize.pipeline import optimize_file
 from flurka_export.parity import make_inputs
@@ -52,12 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--static", action="store_true",
                    help="also static int8 (QDQ), calibrated on 4 random batches of the timed shape")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny model and counts (seconds): checks that the script runs; flags given still win")
-    args = p.parse_args(argv)
-    if args.smoke:
-        p.set_defaults(**SMOKE)
-        args = p.parse_args(argv)
+    args = parse_with_smoke(p, argv, SMOKE)
     try:
         check_counts(args.rounds, args.warmup)
     except ValueError as e:

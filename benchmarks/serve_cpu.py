@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from flurka_export import export_onnx
 from flurka_export.bench.report import LEGEND, MARK, text_table
-from flurka_export.bench.timing import Timings, time_fn
+from flurka_export.bench.timing import Timings, parse_with_smoke, time_fn
 from flurka_export.models import FlurkaConfig, build_model
 from flurka_export.runtimes.ort_runner import make_session
 from flurka_export.serve import Endpoints, ServeOptions, serving
@@ -113,12 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-queue-delay-us", type=int, default=2000)
     p.add_argument("--json", default=None, help="write the raw numbers here")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny model and counts (seconds): checks that the script runs; flags given still win")
-    args = p.parse_args(argv)
-    if args.smoke:
-        p.set_defaults(**SMOKE)
-        args = p.parse_args(argv)
+    args = parse_with_smoke(p, argv, SMOKE)
     return args
 
 

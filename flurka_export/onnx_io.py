@@ -8,10 +8,8 @@ spells a flurka.* key.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import onnx
 
@@ -21,6 +19,8 @@ META_CONFIG = "flurka.config"  # FlurkaConfig as JSON
 META_DTYPE = "flurka.dtype"  # fp32, fp16, bf16
 META_ATTENTION_OP = "flurka.attention_op"  # custom, decomposed
 META_MAX_SEQ_LEN = "flurka.max_seq_len"  # the largest sequence length the file was exported for
+META_GENERATION = "flurka.generation_config"  # generating families: bos/eos/pad token ids as JSON
+META_TOKENIZER = "flurka.tokenizer"  # generating families: the checkpoint's tokenizer.json, when it has one
 META_QUANTIZATION = "flurka.quantization"  # written by quantize_int8: "int8-dynamic" or "int8-static"
 META_OPTIMIZED = "flurka.optimized"  # written by optimize: the fusion level and what was fused
 TWO_GB = 2**31
@@ -66,14 +66,3 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike, external_data: b
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
     """The model's metadata_props as a dict."""
     return {p.key: p.value for p in model.metadata_props}
-
-
-def exported_config(model: onnx.ModelProto) -> dict[str, Any] | None:
-    """The FlurkaConfig dict recorded by the exporter, or None for a model without one."""
-    text = metadata(model).get(META_CONFIG)
-    return json.loads(text) if text is not None else None
-
-
-def exported_max_seq_len(model: onnx.ModelProto) -> int | None:
-    text = metadata(model).get(META_MAX_SEQ_LEN)
-    return int(text) if text is not None else None

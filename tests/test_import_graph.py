@@ -14,6 +14,7 @@ The order, and why each layer sits where it does:
   models           FLuRKA models in PyTorch (they call the kernels); which layers a model has
   trt              TensorRT plugin, profiles, engines (engines run the prepare-trt pass)
   runtimes         one Runtime per backend and its Polygraphy runner (TensorRT's uses trt)
+  generate         (peer of runtimes) the decoding loop of generating models over PyTorch and ONNX Runtime
   export           PyTorch -> ONNX; checks the bodies it wrote in ONNX Runtime (runtimes)
   parity           inputs, comparison, verify across the runtimes, golden files
   optimize         the passes chained, each file exported and checked with parity
@@ -40,7 +41,7 @@ LAYERS = [  # bottom first
     ("kernels", "passes"),
     ("models",),
     ("trt",),
-    ("runtimes",),
+    ("runtimes", "generate"),
     ("export",),
     ("parity",),
     ("optimize",),

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 MAX_DEFAULT_THREADS = 4
 SPREAD_LIMIT = 1.5  # p90 / p50 above this marks a configuration's timings as unreliable
@@ -144,3 +145,15 @@ def time_cuda(fn: Callable[[], object], *, iters: int, warmup: int) -> Timings:
         end.record()
     torch.cuda.synchronize()
     return Timings(tuple(start.elapsed_time(end) for start, end in events))
+
+
+def parse_with_smoke(parser: Any, argv: list[str] | None, smoke: dict[str, Any]) -> Any:
+    """Parse a benchmark script's flags; with --smoke, `smoke` replaces the defaults (tiny model and counts, for
+    the benchmark smoke tests) and flags given on the command line still win."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny model and counts (seconds): checks that the script runs; flags given still win")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args(argv)
+    return args

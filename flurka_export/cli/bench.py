@@ -14,19 +14,21 @@ def default_kinds() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..models.specs import spec_of
+
+    if spec_of(args.task).generates:  # decoding: per-token latency against context length
+        return run_lm(args)
     from ..bench.plot import load_pyplot, plot_report
     from ..bench.report import format_table, write_json
     from ..bench.run import run_bench
     from ..bench.settings import BenchSettings
     from ..bench.variants import parse_variants, ratio_lines
+    from ..runtimes import runtime_names
     from ..utils import check_output_file
 
-    try:
-        seq_lens = [int(x) for x in str_list(args.seq_lens)]
-    except ValueError:
-        raise ValueError(f"--seq-lens must be comma-separated integers, not {args.seq_lens!r}") from None
+    seq_lens = _seq_lens(args.seq_lens or "512,2048,8192")
     settings = BenchSettings(kinds=str_list(args.kinds) if args.kinds else default_kinds(), seq_lens=seq_lens,
-                             runtimes=str_list(args.runtimes),
+                             runtimes=str_list(args.runtimes or ",".join(runtime_names())),
                              batch=args.batch, layers=args.layers, hidden=args.hidden, heads=args.heads,
                              low_rank=args.low_rank, num_features=args.num_features, iters=args.iters,
                              warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process,
@@ -49,17 +51,68 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seq_lens(text: str) -> list[int]:
+    try:
+        return [int(x) for x in str_list(text)]
+    except ValueError:
+        raise ValueError(f"--seq-lens must be comma-separated integers, not {text!r}") from None
+
+
+# Flags of the encoder benchmark that --task lm does not take, with the value that means "not given".
+_NOT_FOR_LM = {"runtimes": None, "variants": "fp32", "batch": 1, "plugin": None, "in_process": False}
+
+
+def run_lm(args: argparse.Namespace) -> int:
+    """Decode benchmark of lm models (bench/decode.py): per-token latency at each context in --seq-lens,
+    past bytes and prefill throughput, ours in ONNX Runtime against the --baselines."""
+    from ..bench.decode import DecodeSettings
+    from ..bench.decode_report import format_report, plot_decode
+    from ..bench.decode_run import run_decode
+    from ..bench.plot import load_pyplot
+    from ..bench.report import write_json
+    from ..utils import check_output_file
+
+    for name, unset in _NOT_FOR_LM.items():
+        if getattr(args, name) != unset:
+            raise ValueError(f"--{name.replace('_', '-')} is not used by --task lm (ours run in ONNX Runtime on the "
+                             "CPU, batch 1; the baselines are chosen with --baselines)")
+    settings = DecodeSettings(kinds=str_list(args.kinds or "kernel-elu,softmax"), baselines=str_list(args.baselines),
+                              contexts=_seq_lens(args.seq_lens or "256,1024,4096"), layers=args.layers,
+                              hidden=args.hidden, heads=args.heads, iters=args.iters, warmup=args.warmup,
+                              threads=args.threads).validate()
+    if args.json:
+        check_output_file(args.json, overwrite=args.overwrite, what="--json file")
+    if args.plot:
+        check_output_file(args.plot, overwrite=args.overwrite, what="--plot file")
+        load_pyplot()
+    report = run_decode(settings, progress=not args.no_progress)
+    print(format_report(report, markdown=args.markdown))
+    if args.json:
+        print(f"wrote {write_json(report, args.json)}")
+    if args.plot:
+        print(f"wrote {plot_decode(report, args.plot)}")
+    return 0 if report["gqa_check"] is None or report["gqa_check"]["passed"] else 1
+
+
 def register(sub: object) -> None:
     from ..runtimes import runtime_names
 
     p = add_command(sub, "bench", run, "latency and throughput across attention kinds, sequence lengths and runtimes")
+    p.add_argument("--task", choices=("classify", "lm"), default="classify",
+                   help="classify: encoders over whole sequences (default); lm: decoding, per-token latency at each "
+                        "context length in --seq-lens, past bytes and prefill (docs/benchmarks.md, Decoding)")
     p.add_argument("--kinds", default=None,
                    help="comma-separated attention kinds (default: softmax, linformer and flurka-<map> for every "
-                        "registered feature map)")
-    p.add_argument("--seq-lens", default="512,2048,8192", help="comma-separated sequence lengths (default 512,2048,8192)")
-    p.add_argument("--runtimes", default=",".join(runtime_names()),
-                   help=f"from {', '.join(runtime_names())} (each on CPU and CUDA where present; missing ones are "
-                        "skipped with a note), or one device of a runtime such as torch-cpu, ort-cuda")
+                        "registered feature map; --task lm: kernel-elu,softmax)")
+    p.add_argument("--seq-lens", default=None,
+                   help="comma-separated sequence lengths (default 512,2048,8192); --task lm: context lengths "
+                        "(default 256,1024,4096)")
+    p.add_argument("--runtimes", default=None,
+                   help=f"from {', '.join(runtime_names())} (default all; each on CPU and CUDA where present; missing "
+                        "ones are skipped with a note), or one device of a runtime such as torch-cpu, ort-cuda")
+    p.add_argument("--baselines", default="softmax-gqa,gpt2-hf",
+                   help="--task lm: softmax-gqa (ORT GroupQueryAttention, past and present one buffer) and gpt2-hf "
+                        "(transformers' GPT-2 of the same size; skipped with a note without transformers)")
     p.add_argument("--batch", type=positive_int, default=1)
     p.add_argument("--layers", type=positive_int, default=2)
     p.add_argument("--hidden", type=positive_int, default=256)

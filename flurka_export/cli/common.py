@@ -119,7 +119,8 @@ def config_flags(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="size preset (default: tiny)")
     p.add_argument("--task", choices=TASKS, default="classify")
-    p.add_argument("--attention", choices=ATTENTION_KINDS, default="flurka-elu")
+    p.add_argument("--attention", choices=ATTENTION_KINDS, default=None,
+                   help="attention kind (default: flurka-elu; kernel-elu for --task lm, which must be causal)")
     for name, kind in (("num-layers", int), ("hidden-size", int), ("num-heads", int), ("low-rank", int),
                        ("max-seq-len", int), ("num-features", int), ("vocab-size", int), ("num-labels", int),
                        ("intermediate-size", int), ("image-size", int), ("patch-size", int),
@@ -128,10 +129,10 @@ def config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from ..models.config import PRESETS, FlurkaConfig
+    from ..models.config import PRESETS, FlurkaConfig, default_attention
 
     fields = dict(PRESETS[args.preset])
-    fields.update(task=args.task, attention=args.attention)
+    fields.update(task=args.task, attention=args.attention or default_attention(args.task))
     for key in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features", "vocab_size",
                 "num_labels", "intermediate_size", "image_size", "patch_size", "num_channels", "seed",
                 "stabilizer", "eps", "nu"):

@@ -14,10 +14,15 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize:
         return _export_quantized(args)
     path = export_onnx(args.checkpoint, args.output, opset=args.opset, dtype=args.dtype,
-                       attention_op=args.attention_op, max_seq_len=args.max_seq_len, overwrite=args.overwrite)
+                       attention_op=args.attention_op, max_seq_len=args.max_seq_len,
+                       linear_attention=args.linear_attention, overwrite=args.overwrite)
     info = inspect_model(path)
     print(f"exported {args.checkpoint} -> {path} ({len(info['flurka_nodes'])} FlurkaAttention nodes, "
-          f"{args.dtype}, opset {args.opset}, {info['size_bytes'] / 1e6:.2f} MB)")
+          f"{args.dtype}, opset {info['opsets'].get('ai.onnx', args.opset)}, {info['size_bytes'] / 1e6:.2f} MB)")
+    if info["state"]:
+        from ..export.inspect import _state_line
+
+        print(_state_line(info["state"]).strip())
     if args.dtype == "bf16":
         from ..runtimes.ort_runtime import BF16_CPU_REASON
 
@@ -57,5 +62,9 @@ def register(sub: object) -> None:
     p.add_argument("--quantize", choices=["int8"], default=None,
                    help="int8: write the model as `flurka-export optimize --quantize int8` would (fusions, then "
                         "dynamic int8 MatMul/Gemm weights; FlurkaAttention stays float)")
+    p.add_argument("--linear-attention", choices=("ort", "onnx"), default="ort",
+                   help="causal kernel attention (task lm) as com.microsoft.LinearAttention, ONNX Runtime's native "
+                        "kernel (ort, default: faster) or the standard LinearAttention of opset 27 (onnx: any "
+                        "runtime with opset 27; the model's opset becomes 27)")
     p.add_argument("--max-seq-len", type=bounded_int(2), default=None,
                    help="largest sequence length of the dynamic axis (default and upper bound: the model's N_max)")

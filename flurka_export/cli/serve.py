@@ -64,7 +64,7 @@ def _banner(served: Served) -> str:
              f"  HTTP    http://{ep.http_url}/v2/models/{name}  (ready: http://{ep.http_url}/v2/health/ready)",
              f"  gRPC    {ep.grpc_url}",
              f"  metrics http://{ep.host}:{ep.metrics_port}/metrics"]
-    example = example_inputs(served.input_names)
+    example = example_inputs(served.input_names, token_input=facts.token_input, mask_input=facts.mask_input)
     if example:
         lines += ["try:", "  " + curl_command(ep.http_url, name, example)]
     lines.append("Ctrl-C or SIGTERM stops the server.")

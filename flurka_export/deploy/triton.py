@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -181,8 +182,13 @@ def config_pbtxt(name: str, *, platform: str | None, backend: str | None, inputs
     return "\n".join(lines) + "\n"
 
 
-def _client_example(name: str, max_seq_len: int) -> list[str]:
-    """A client call that checks the sequence length before sending (the model refuses longer ones too)."""
+def _client_example(name: str, io: Any) -> list[str]:
+    """A client call that checks the sequence length before sending (the model refuses longer ones too); the
+    tensor names are the family spec's serving I/O."""
+    max_seq_len, ids, mask = io.max_seq_len, io.token_input, io.mask_input
+    inputs = f"http.InferInput('{ids}', ids.shape, 'INT64')" + (
+        f", http.InferInput('{mask}', ids.shape, 'INT64')" if mask else "")
+    fill = "inputs[0].set_data_from_numpy(ids)" + ("; inputs[1].set_data_from_numpy(np.ones_like(ids))" if mask else "")
     return ["", f"Requests longer than max_seq_len={max_seq_len} tokens are refused by the model itself (the error "
             f"names `max_seq_len={max_seq_len}`); check before sending:", "", "```python",
             "import numpy as np, tritonclient.http as http",
@@ -191,14 +197,12 @@ def _client_example(name: str, max_seq_len: int) -> list[str]:
             "if ids.shape[1] > MAX_SEQ_LEN:",
             "    raise ValueError(f'sequence of {ids.shape[1]} tokens; this model takes at most {MAX_SEQ_LEN}')",
             "client = http.InferenceServerClient('localhost:8000')",
-            "inputs = [http.InferInput('input_ids', ids.shape, 'INT64'), "
-            "http.InferInput('attention_mask', ids.shape, 'INT64')]",
-            "inputs[0].set_data_from_numpy(ids); inputs[1].set_data_from_numpy(np.ones_like(ids))",
-            f"print(client.infer('{name}', inputs).as_numpy('logits'))", "```"]
+            f"inputs = [{inputs}]", fill,
+            f"print(client.infer('{name}', inputs).as_numpy('{io.outputs[0]}'))", "```"]
 
 
 def _readme(repo: Path, name: str, *, is_plan: bool, has_flurka: bool, plugin_rel: str | None,
-            trt_version: str | None, kind: str, max_seq_len: int | None = None,
+            trt_version: str | None, kind: str, serving: Any = None,
             serialized_plugin: bool = False) -> str:
     repo_abs = repo.resolve()
     out = [f"# Triton model repository: `{name}`", "",
@@ -214,8 +218,8 @@ def _readme(repo: Path, name: str, *, is_plan: bool, has_flurka: bool, plugin_re
                 f"docker run{' --gpus all' if kind == 'gpu' else ''} --rm -p8000:8000 -p8001:8001 -p8002:8002 "
                 f"-v {repo_abs}:/models \\",
                 "    nvcr.io/nvidia/tritonserver:<yy.mm>-py3 tritonserver --model-repository=/models", "```"]
-        if max_seq_len:
-            out += _client_example(name, max_seq_len)
+        if serving is not None:
+            out += _client_example(name, serving)
         return "\n".join(out) + "\n"
     out += ["Platform: TensorRT (`platform: \"tensorrt_plan\"`)."]
     if serialized_plugin:  # plugin hook (plan_plugin.py)
@@ -235,8 +239,8 @@ def _readme(repo: Path, name: str, *, is_plan: bool, has_flurka: bool, plugin_re
             "architecture): pick the Triton container whose TensorRT version matches "
             f"(this plan: TensorRT {trt_version or 'unknown: check the machine that built it'}). "
             "The plugin library must be built against that TensorRT too."]
-    if max_seq_len:
-        out += _client_example(name, max_seq_len)
+    if serving is not None:
+        out += _client_example(name, serving)
     return "\n".join(out) + "\n"
 
 
@@ -307,10 +311,11 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
         except PlanPluginError as e:
             raise DeployError(str(e)) from None
 
-    from ..onnx_io import exported_max_seq_len, load_onnx
+    from ..models.exported import ExportedModel
 
     onnx_file = onnx_path if is_plan else model  # the ONNX file, read once (weights not loaded)
-    proto = load_onnx(onnx_file, load_external_data=False) if onnx_file is not None else None
+    exported = ExportedModel.read(onnx_file) if onnx_file is not None else None
+    proto = exported.proto if exported is not None else None
     inputs, outputs, has_flurka, trt_version = _model_io(model, proto, is_plan=is_plan, plugin=plugin)
     external = [] if is_plan else onnx_external_files(model, proto)
     if max_batch > 0:
@@ -324,10 +329,11 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
                         max_batch=max_batch, instances=instances, kind=kind, dynamic_batching=dynamic_batching,
                         max_queue_delay_us=max_queue_delay_us)
     plugin_rel = f"{name}/{PLUGIN_NAME}" if plugin else None
-    text_model = any(t.name == "input_ids" for t in inputs)
-    max_len = exported_max_seq_len(proto) if text_model and proto is not None else None
+    serving = exported.spec.serving(exported.config, exported.max_seq_len) if exported and exported.spec else None
+    if serving is not None and (serving.token_input is None or serving.max_seq_len is None):
+        serving = None  # the README's client example sends token ids
     readme = _readme(repo, name, is_plan=is_plan, has_flurka=has_flurka, plugin_rel=plugin_rel,
-                     trt_version=trt_version, kind=kind, max_seq_len=max_len,
+                     trt_version=trt_version, kind=kind, serving=serving,
                      serialized_plugin=serialized_plugin)
     model_dir = repo / name
     version = check_version(model_dir, version, overwrite)

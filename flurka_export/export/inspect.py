@@ -9,7 +9,8 @@ from typing import Any
 
 import onnx
 
-from ..onnx_io import META_CONFIG, exported_config, exported_max_seq_len, load_onnx, metadata
+from ..models.exported import ExportedModel
+from ..onnx_io import META_CONFIG, META_MAX_SEQ_LEN
 from ..ops.schema import OP_DOMAIN, OP_NAME
 
 
@@ -31,7 +32,8 @@ def _attr(a: onnx.AttributeProto) -> Any:
 
 def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
-    model = load_onnx(path, load_external_data=False)
+    exported = ExportedModel.read(path)  # read once: I/O, metadata (weights not loaded)
+    model = exported.proto
     size = path.stat().st_size
     data_files = {
         e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"
@@ -53,7 +55,7 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
                 "attributes": {a.name: _attr(a) for a in n.attribute},
                 "has_body": (n.domain, n.op_type, n.overload) in bodies,
             })
-    props = metadata(model)
+    props = exported.metadata
     return {
         "path": str(path),
         "size_bytes": size,
@@ -75,10 +77,40 @@ def inspect_model(path: str | os.PathLike) -> dict[str, Any]:
         "functions": [{"domain": f.domain, "name": f.name, "overload": f.overload, "nodes": len(f.node)}
                       for f in model.functions],
         "metadata": {k: v for k, v in props.items() if k != META_CONFIG},
-        "flurka_config": exported_config(model),
-        "max_seq_len": exported_max_seq_len(model),
+        "flurka_config": exported.config_dict,
+        "family": exported.spec.family if exported.spec is not None else None,
+        "max_seq_len": exported.max_seq_len if META_MAX_SEQ_LEN in props else None,
         "max_seq_len_enforced": any(n.name.startswith("sequence length of ") for n in model.graph.node),
+        "state": _state_summary(model),
     }
+
+
+STATE_PREFIX = "past_key_values."
+DTYPE_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.BFLOAT16: 2}
+
+
+def _state_summary(model: onnx.ModelProto) -> dict[str, Any] | None:
+    """The past inputs a generating model carries between calls, and their bytes per sequence: constant for
+    recurrent states, per token of context for a KV cache (a dim other than batch that is not fixed)."""
+    fixed_bytes = per_token_bytes = count = 0
+    for vi in model.graph.input:
+        if not vi.name.startswith(STATE_PREFIX):
+            continue
+        count += 1
+        dims = _dims(vi)[1:]  # the batch dim is per sequence by definition
+        size = DTYPE_BYTES.get(vi.type.tensor_type.elem_type, 4)
+        for d in dims:
+            size *= d if isinstance(d, int) else 1
+        if all(isinstance(d, int) for d in dims):
+            fixed_bytes += size
+        else:
+            per_token_bytes += size
+    if not count:
+        return None
+    cores = collections.Counter(f"{n.domain or 'ai.onnx'}::{n.op_type}" for n in model.graph.node
+                                if n.op_type == "LinearAttention")
+    return {"inputs": count, "bytes_per_sequence": fixed_bytes, "bytes_per_context_token": per_token_bytes,
+            "linear_attention_nodes": dict(cores)}
 
 
 def format_report(info: dict[str, Any]) -> str:
@@ -104,9 +136,21 @@ def format_report(info: dict[str, Any]) -> str:
             f"{f['domain']}::{f['name']}[{f['overload']}] ({f['nodes']} nodes)" for f in info["functions"]))
     if info["flurka_config"]:
         c = info["flurka_config"]
-        lines.append(f"  model: task={c['task']} attention={c['attention']} layers={c['num_layers']} "
+        lines.append(f"  model: family={info['family']} task={c['task']} attention={c['attention']} layers={c['num_layers']} "
                      f"hidden={c['hidden_size']} heads={c['num_heads']} k={c['low_rank']} N_max={c['max_seq_len']}")
     if info["max_seq_len"] is not None:
         how = "enforced in the graph" if info["max_seq_len_enforced"] else "NOT enforced in the graph"
         lines.append(f"  max_seq_len: {info['max_seq_len']} (longest sequence this file accepts; {how})")
+    if info.get("state"):
+        lines.append(_state_line(info["state"]))
     return "\n".join(lines)
+
+
+def _state_line(st: dict[str, Any]) -> str:
+    parts = []
+    if st["bytes_per_sequence"]:
+        parts.append(f"{st['bytes_per_sequence'] / 1024:.1f} KiB per sequence, whatever the context length")
+    if st["bytes_per_context_token"]:
+        parts.append(f"{st['bytes_per_context_token'] / 1024:.1f} KiB per sequence per token of context (a KV cache)")
+    cores = "".join(f"; {k} x{v}" for k, v in st["linear_attention_nodes"].items())
+    return f"  state between calls: {st['inputs']} past_key_values.* inputs, {' + '.join(parts)}{cores}"

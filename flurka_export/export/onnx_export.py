@@ -7,17 +7,17 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import onnx
 import torch
 from torch import nn
 
-from ..models import FlurkaConfig, load_pretrained, output_name
+from ..models import FlurkaConfig, load_pretrained
 from ..onnx_io import META_ATTENTION_OP, META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN, TWO_GB, save_model
 from ..ops import export_mode
 from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
+from ..passes.causal_core import LINEAR_ATTENTION, lower_causal_core
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
 from ..utils import check_output_file
 from ..version import __version__
@@ -41,31 +41,15 @@ def _as_model(model_or_dir: nn.Module | str | os.PathLike) -> nn.Module:
 
 def example_inputs(config: FlurkaConfig, batch: int = 2, seq_len: int | None = None,
                    dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """Inputs that fit the model, named as in the ONNX graph."""
-    if config.task == "image":
-        s = config.image_size
-        return {"pixel_values": torch.randn(batch, config.num_channels, s, s, dtype=dtype)}
-    n = seq_len or min(8, config.max_seq_len)
-    ids = torch.randint(0, config.vocab_size, (batch, n))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones(batch, n, dtype=torch.int64)}
-    if config.type_vocab_size:  # models with token type embeddings take token_type_ids as a third input
-        inputs["token_type_ids"] = torch.randint(0, config.type_vocab_size, (batch, n))
-    return inputs
+    """Inputs that fit the model, named as in the ONNX graph (the family spec's example inputs)."""
+    return config.spec.example_inputs(config, batch, seq_len, dtype)
 
 
-def _dynamic_shapes(config: FlurkaConfig, max_seq_len: int) -> dict[str, Any]:
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    if config.task == "image":
-        return {"pixel_values": {0: batch}}
-    seq = torch.export.Dim("sequence", min=1, max=max_seq_len)
-    shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    if config.type_vocab_size:
-        shapes["token_type_ids"] = {0: batch, 1: seq}
-    return shapes
-
-
-def _check_options(opset: int, dtype: str, attention_op: str, max_seq_len: int | None) -> None:
+def _check_options(opset: int, dtype: str, attention_op: str, max_seq_len: int | None,
+                   linear_attention: str = "ort") -> None:
     """Options that need no model: checked before the checkpoint is read."""
+    if linear_attention not in LINEAR_ATTENTION:
+        raise ExportError(f"unknown linear_attention {linear_attention!r}; allowed: {', '.join(LINEAR_ATTENTION)}")
     if dtype not in DTYPES:
         raise ExportError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     if attention_op not in ("custom", "decomposed"):
@@ -124,6 +108,7 @@ def export_onnx(
     dtype: str = "fp32",
     attention_op: str = "custom",
     max_seq_len: int | None = None,
+    linear_attention: str = "ort",
     external_data: bool | None = None,
     check: bool = True,
     overwrite: bool = True,
@@ -132,7 +117,7 @@ def export_onnx(
 
     Batch and sequence length are dynamic, the sequence up to `max_seq_len` (default N_max).
     """
-    _check_options(opset, dtype, attention_op, max_seq_len)
+    _check_options(opset, dtype, attention_op, max_seq_len, linear_attention)
     path = check_output_file(path, overwrite=overwrite, what="ONNX file")
     model = _as_model(model_or_checkpoint_dir)
     config: FlurkaConfig = model.config
@@ -143,29 +128,47 @@ def export_onnx(
         import copy
 
         model = copy.deepcopy(model).to(torch_dtype)
-    inputs = example_inputs(config, dtype=torch_dtype)
+    spec = config.spec
+    module, inputs = spec.export_module(model), example_inputs(config, dtype=torch_dtype)
     with export_mode(attention_op), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            model, (), kwargs=inputs, dynamo=True, opset_version=opset,
-            input_names=list(inputs), output_names=[output_name(config.task)],
-            dynamic_shapes=_dynamic_shapes(config, n_max), optimize=True, verbose=False,
+            module, (), kwargs=inputs, dynamo=True, opset_version=opset,
+            input_names=spec.input_names(config), output_names=spec.output_names(config),
+            dynamic_shapes=spec.dynamic_shapes(config, n_max), optimize=True, verbose=False,
         )
     onnx_model = program.model_proto
     _name_flurka_nodes(onnx_model)
     attach_function_bodies(onnx_model, opset)
-    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max)
+    onnx_model, _ = lower_causal_core(onnx_model, linear_attention)
+    spec.finish_export(config, onnx_model)
+    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max, spec.sequence_inputs(config))
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__
     meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
-            META_MAX_SEQ_LEN: str(n_max)}
+            META_MAX_SEQ_LEN: str(n_max), **_generation_metadata(model_or_checkpoint_dir)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model, opset)
     save_model(onnx_model, path, external_data, overwrite=overwrite)
     return path
+
+
+def _generation_metadata(source: object) -> dict[str, str]:
+    """generation_config.json and tokenizer.json of a checkpoint directory travel in the model's metadata, so
+    `generate model.onnx` needs nothing else."""
+    if isinstance(source, nn.Module):
+        return {}
+    from ..onnx_io import META_GENERATION, META_TOKENIZER
+
+    out = {}
+    for name, key in (("generation_config.json", META_GENERATION), ("tokenizer.json", META_TOKENIZER)):
+        f = Path(source) / name
+        if f.is_file():
+            out[key] = f.read_text()
+    return out
 
 
 def config_to_json(config: FlurkaConfig) -> str:

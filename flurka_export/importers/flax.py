@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +152,15 @@ def choose_seq_len(layout: Layout, kind: str, seq_len: int | None, run: FlaxRunC
 
 
 def choose_task(pool: TensorPool, task: str | None) -> str:
-    heads = {"mlm": pool.has("predictions_output/bias"), "classify": pool.has("classification/kernel"), "encoder": True}
+    """Our task for their checkpoint: the one asked for, else the first head of FLAX_HEADS it has."""
+    has = {t: h.marker is None or pool.has(h.marker) for t, h in FLAX_HEADS.items()}
     if task is None:
-        return next(t for t in ("mlm", "classify", "encoder") if heads[t])
-    if task not in heads:
-        raise FlaxImportError(f"their checkpoints are BERT models: task must be mlm, classify or encoder, not {task!r}")
-    if not heads[task]:
-        raise FlaxImportError(f"task {task} needs {'predictions_output' if task == 'mlm' else 'classification'} "
-                              f"parameters; the checkpoint has none")
+        return next(t for t in FLAX_HEADS if has[t])
+    if task not in FLAX_HEADS:
+        raise FlaxImportError(f"their checkpoints are BERT models: task must be {', '.join(list(FLAX_HEADS)[:-1])} "
+                              f"or {list(FLAX_HEADS)[-1]}, not {task!r}")
+    if not has[task]:
+        raise FlaxImportError(f"task {task} needs {FLAX_HEADS[task].needs} parameters; the checkpoint has none")
     return task
 
 
@@ -192,12 +194,12 @@ def config_fields(layout: Layout, pool: TensorPool, kind: str, task: str, width:
         task=task, attention=kind, num_layers=len(layout.layers), hidden_size=layout.d_model,
         num_heads=layout.num_heads, low_rank=low_rank, max_seq_len=n_max, num_features=layout.head_dim,
         vocab_size=pool.peek(f"{b}word_embeddings/embedding").shape[0],
-        num_labels=pool.peek("classification/kernel").shape[0] if task == "classify" else 2,
         intermediate_size=pool.peek(f"{b}encoder_layer_0/feed_forward/intermediate/kernel").shape[1],
         hidden_act=act, layer_norm_eps=float(run.layer_norm_eps or 1e-12), type_vocab_size=types if types > 1 else 0,
         # FastSelfAttention never applies the padding mask; flax SelfAttention (VanillaMHA) does.
-        mask_keys_in_attention=not layout.has_mha, tie_word_embeddings=task == "mlm",
+        mask_keys_in_attention=not layout.has_mha, num_labels=2, tie_word_embeddings=False,
     )
+    fields.update(FLAX_HEADS[task].fields(pool))
     if run.type_vocab_size is not None and run.type_vocab_size != types:
         raise FlaxImportError(f"--flax-config says type_vocab_size={run.type_vocab_size}; the checkpoint has {types}")
     return fields
@@ -250,18 +252,43 @@ def map_layer(pool: TensorPool, layout: Layout, i: int, width: int | None, rfa: 
 
 def map_heads(pool: TensorPool, layout: Layout, task: str) -> None:
     pooler = f"{layout.bert}pooler"
-    if task == "classify":
-        _dense(pool, pooler, "pooler.0")
-        pool.copy("classification/kernel", "classifier.weight")  # their OutputProjection stores (C, D), as torch
-        pool.copy("classification/bias", "classifier.bias")
-    if task == "mlm":
-        _dense(pool, "predictions_transform_dense", "transform.0")
-        _norm(pool, "predictions_transform_layernorm", "transform.2")
-        pool.copy("predictions_output/bias", "decoder_bias")  # the output matrix is the word embeddings (tied)
-    why = {"mlm": "pooler and sentence-order head of pre-training: not outputs of the masked-LM model",
-           "encoder": "head not used by the encoder task", "classify": "masked-LM head not used by the classifier"}[task]
+    FLAX_HEADS[task].map(pool, pooler)
     for name in [n for n in list(pool.left) if n.startswith((f"{pooler}/", "classification/", "predictions_"))]:
-        pool.drop(name, why)
+        pool.drop(name, FLAX_HEADS[task].unused)
+
+
+def _classifier(pool: TensorPool, pooler: str) -> None:
+    _dense(pool, pooler, "pooler.0")
+    pool.copy("classification/kernel", "classifier.weight")  # their OutputProjection stores (C, D), as torch
+    pool.copy("classification/bias", "classifier.bias")
+
+
+def _mlm(pool: TensorPool, pooler: str) -> None:
+    _dense(pool, "predictions_transform_dense", "transform.0")
+    _norm(pool, "predictions_transform_layernorm", "transform.2")
+    pool.copy("predictions_output/bias", "decoder_bias")  # the output matrix is the word embeddings (tied)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxHead:
+    """One head of their BERT models, as our task: how it is recognised, configured and mapped."""
+
+    marker: str | None  # a parameter only this head has (None: every checkpoint has it)
+    needs: str  # the parameters it needs, for the error message
+    fields: Callable[[TensorPool], dict[str, Any]]  # FlurkaConfig fields of the head
+    map: Callable[[TensorPool, str], None]  # (pool, pooler prefix): the head's tensors into place
+    unused: str  # why the other heads' tensors are dropped
+
+
+# In the order a checkpoint's head is guessed when no task is given.
+FLAX_HEADS: dict[str, FlaxHead] = {
+    "mlm": FlaxHead("predictions_output/bias", "predictions_output", lambda pool: {"tie_word_embeddings": True},
+                    _mlm, "pooler and sentence-order head of pre-training: not outputs of the masked-LM model"),
+    "classify": FlaxHead("classification/kernel", "classification",
+                         lambda pool: {"num_labels": pool.peek("classification/kernel").shape[0]}, _classifier,
+                         "masked-LM head not used by the classifier"),
+    "encoder": FlaxHead(None, "", lambda pool: {}, lambda pool, pooler: None, "head not used by the encoder task"),
+}
 
 
 def _dense(pool: TensorPool, src: str, ours: str) -> None:  # flax Dense kernel (in, out); torch (out, in)

@@ -1,6 +1,7 @@
 """FLuRKA models in PyTorch: config, attention kinds, families, checkpoints."""
 
 from .. import kernels as _kernels  # noqa: F401  (registers the fused CUDA kernel of torch.ops.flurka.attention)
+from . import specs  # noqa: F401  (the family specs, one module per family)
 from .attention import FlurkaSelfAttention, SequenceTooLongError
 from .checkpoint import CheckpointError, load_config, load_pretrained, save_pretrained
 from .config import (

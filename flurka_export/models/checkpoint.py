@@ -16,6 +16,8 @@ from .families import build_model
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME)
+# Files a checkpoint may carry beside its weights, which travel with it (conversion, export metadata).
+COMPANION_FILES = ("generation_config.json", "tokenizer.json")
 
 
 class CheckpointError(ValueError):
@@ -80,3 +82,15 @@ def load_pretrained(directory: str | Path) -> nn.Module:
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state)
     return model.eval()
+
+
+def copy_companions(source: str | Path, output: str | Path, *, overwrite: bool = False) -> list[str]:
+    """Copy generation_config.json and tokenizer.json (those present) from one checkpoint to another."""
+    copied = []
+    for name in COMPANION_FILES:
+        src = Path(source) / name
+        if src.is_file():
+            with atomic_path(Path(output) / name, overwrite=overwrite) as tmp:
+                tmp.write_bytes(src.read_bytes())
+            copied.append(name)
+    return copied

@@ -10,8 +10,6 @@ from typing import Any
 from ..ops.feature_maps import DEFAULTS, FEATURE_MAPS
 from .config_rules import ACTIVATION_ALIASES, ConfigError, check_field, field_rules
 
-# encoder: the bare text encoder (Hugging Face BertModel); its output is the last hidden state.
-TASKS = ("classify", "mlm", "image", "encoder")
 ATTENTION_KINDS: tuple[str, ...] = (
     "softmax",
     "linformer",
@@ -30,13 +28,60 @@ def is_low_rank(attention: str) -> bool:
     return attention == "linformer" or attention.startswith("flurka-")
 
 
+def causal_attention_error(attention: str) -> str | None:
+    """Why `attention` cannot be causal (None when it can): causal self-attention is softmax or kernel-<map>
+    with a causal feature map (docs/op-spec.md, "Causal kernel attention")."""
+    from ..ops.causal import CAUSAL_FEATURE_MAPS
+
+    allowed = "softmax, " + ", ".join(f"kernel-{m}" for m in CAUSAL_FEATURE_MAPS)
+    if is_low_rank(attention):
+        return (f"attention {attention!r} cannot be causal: its low-rank step (E_K, E_V) mixes all N positions, "
+                f"so a token would see the future; causal kinds: {allowed}")
+    fmap = feature_map_of(attention)
+    if fmap is not None and fmap not in CAUSAL_FEATURE_MAPS:
+        better = f" (use kernel-{fmap}-causal)" if f"{fmap}-causal" in CAUSAL_FEATURE_MAPS else ""
+        return (f"attention {attention!r} cannot be causal: feature map {fmap!r} reads all keys for its key-side "
+                f"constant, so a token would see the future{better}; causal kinds: {allowed}")
+    return None
+
+
+# The family registry (models/specs/) hands its two lookups to this module when it is imported (models/__init__
+# imports it first): the specs build on FlurkaConfig, so this module never imports them back.
+_FAMILIES: dict[str, Any] = {}
+
+
+def register_families(spec_of: Any, task_names: Any) -> None:
+    """Called once by models/specs/__init__.py: how a task name finds its FamilySpec, and every task name."""
+    _FAMILIES.update(spec_of=spec_of, task_names=task_names)
+
+
+def spec_of(task: str) -> Any:
+    return _FAMILIES["spec_of"](task)
+
+
+def task_names() -> tuple[str, ...]:
+    return _FAMILIES["task_names"]()
+
+
+def default_attention(task: str) -> str:
+    """The kind `new` gives a task when none is named (its family spec's default_attention)."""
+    return spec_of(task).default_attention
+
+
 def uses_flurka_op(attention: str) -> bool:
     return feature_map_of(attention) is not None
 
 
 def output_name(task: str) -> str:
-    """Name of the model's output in ONNX and in parity reports."""
-    return "last_hidden_state" if task == "encoder" else "logits"
+    """Name of the model's (first) output in ONNX and in parity reports; the family spec declares it."""
+    return spec_of(task).heads[task].output
+
+
+def __getattr__(name: str) -> Any:
+    # TASKS: every config.task of the registered families (models/specs/), read when asked for.
+    if name == "TASKS":
+        return task_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass
@@ -97,15 +142,18 @@ class FlurkaConfig:
         return (self.image_size // self.patch_size) ** 2
 
     @property
+    def spec(self) -> Any:
+        """The FamilySpec of this config's task (models/specs/)."""
+        return spec_of(self.task)
+
+    @property
     def seq_len_range(self) -> tuple[int, int]:
         """Smallest and largest sequence length the model accepts."""
-        if self.task == "image":
-            return self.num_patches + 1, self.num_patches + 1
-        return 1, self.max_seq_len
+        return self.spec.seq_len_range(self)
 
     @property
     def uses_pre_norm(self) -> bool:
-        return self.task == "image" if self.pre_norm is None else self.pre_norm
+        return self.spec.pre_norm_default() if self.pre_norm is None else self.pre_norm
 
     def validate(self) -> None:
         """Every field's type and range, then the relations between fields; ConfigError (one line) if not."""
@@ -113,17 +161,15 @@ class FlurkaConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"invalid FlurkaConfig: {msg}")
 
-        for name, rule in field_rules(TASKS, ATTENTION_KINDS).items():
+        for name, rule in field_rules(task_names(), ATTENTION_KINDS).items():
             setattr(self, name, check_field(name, getattr(self, name), rule))
         if self.hidden_size % self.num_heads:
             raise bad(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
         if self.low_rank > self.max_seq_len:
             raise bad(f"low_rank={self.low_rank} exceeds max_seq_len={self.max_seq_len}")
-        if self.task == "image":
-            if self.image_size % self.patch_size:
-                raise bad(f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
-            if self.num_patches + 1 > self.max_seq_len:
-                raise bad(f"{self.num_patches} patches + CLS exceed max_seq_len={self.max_seq_len}")
+        why = self.spec.validate(self)
+        if why:
+            raise bad(why)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

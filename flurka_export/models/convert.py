@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..utils import check_output_dir
-from .checkpoint import CHECKPOINT_FILES, load_pretrained, save_pretrained
+from .checkpoint import CHECKPOINT_FILES, COMPANION_FILES, copy_companions, load_pretrained, save_pretrained
 from .config import ATTENTION_KINDS, FlurkaConfig
 from .families import build_model
 
@@ -79,8 +79,10 @@ def convert_checkpoint(source: str | Path, output: str | Path, to: str, *, low_r
                        num_features: int | None = None, seed: int | None = None,
                        overwrite: bool = False) -> ConversionReport:
     """convert_attention on checkpoint directories (config.json + model.safetensors)."""
-    check_output_dir(output, overwrite=overwrite, writes=CHECKPOINT_FILES, what="checkpoint directory")
+    writes = CHECKPOINT_FILES + tuple(n for n in COMPANION_FILES if (Path(source) / n).is_file())
+    check_output_dir(output, overwrite=overwrite, writes=writes, what="checkpoint directory")
     model = load_pretrained(source)
     new_model, report = convert_attention(model, to, low_rank=low_rank, num_features=num_features, seed=seed)
     save_pretrained(new_model, output, overwrite=overwrite)
+    copy_companions(source, output, overwrite=True)  # the output was checked above; these are ours to write
     return report

@@ -7,13 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import activation
 from .attention import FlurkaSelfAttention, check_seq_len
 from .config import FlurkaConfig
-
-
-def activation(name: str) -> nn.Module:
-    """gelu is exact GELU; gelu_tanh is its tanh approximation (ONNX Gelu(approximate="tanh") from opset 20)."""
-    return {"gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"), "relu": nn.ReLU(), "silu": nn.SiLU()}[name]
 
 
 class EncoderLayer(nn.Module):
@@ -147,15 +143,8 @@ class FlurkaViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
-FAMILIES: dict[str, type[nn.Module]] = {
-    "classify": FlurkaForSequenceClassification,
-    "mlm": FlurkaForMaskedLM,
-    "image": FlurkaViT,
-    "encoder": FlurkaEncoder,
-}
-
-
 def build_model(config: FlurkaConfig) -> nn.Module:
-    """A fresh model of config.task with config.attention in every layer (eval mode)."""
+    """A fresh model of config.task with config.attention in every layer (eval mode); the family's spec
+    (models/specs/) says which class."""
     config.validate()
-    return FAMILIES[config.task](config).eval()
+    return config.spec.build(config).eval()

@@ -7,11 +7,10 @@ the int8 rules of parity/agreement.py (error relative to the output range, no de
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import onnx
 
-from ..onnx_io import META_CONFIG, META_DTYPE, META_MAX_SEQ_LEN
+from ..models.exported import ExportedModel
 from ..parity.compare import DEFAULT_TOLERANCES, Comparison, compare_arrays
 
 
@@ -41,29 +40,20 @@ class OrtParity:
                 f"{'PASS' if self.passed else 'FAIL'}")
 
 
-def _config(model: onnx.ModelProto):  # noqa: ANN202
-    from ..models import FlurkaConfig
-
-    props = {p.key: p.value for p in model.metadata_props}
-    if META_CONFIG not in props:
-        raise ValueError("cannot verify: the model has no flurka.config metadata (not exported by flurka-export); "
-                         "pass --no-verify to skip the check")
-    return FlurkaConfig.from_dict(json.loads(props[META_CONFIG])), props
-
-
 def check_ort_parity(reference: onnx.ModelProto, candidate: onnx.ModelProto, quantized: bool = False,
                      seed: int = 0) -> OrtParity:
     """Run both models on a short and a padded longer batch; compare the first output."""
     from ..parity.agreement import compare_quantized
-    from ..parity.inputs import make_inputs
     from ..runtimes.ort_runner import make_session
 
-    config, props = _config(reference)
-    lo, hi = config.seq_len_range
-    hi = min(hi, int(props.get(META_MAX_SEQ_LEN, hi)))
-    shapes = [(2, hi)] if config.task == "image" else [(1, max(lo, min(hi, 16))), (3, max(lo, min(hi, 96)))]
-    float_dtype = {"fp16": "float16"}.get(props.get(META_DTYPE, "fp32"), "float32")
-    atol, rtol = DEFAULT_TOLERANCES.get(props.get(META_DTYPE, "fp32"), DEFAULT_TOLERANCES["fp32"])
+    exported = ExportedModel.read(reference)
+    config = exported.require_config("cannot verify without it; pass --no-verify to skip the check")
+    spec = config.spec
+    lo, hi = spec.check_shapes(config, exported.max_seq_len)
+    # a short batch and a padded longer one (one batch where the family's length is fixed)
+    shapes = [(1, max(lo, min(hi, 16))), (3, max(lo, min(hi, 96)))] if spec.has_sequence_axis(config) else [(2, hi)]
+    float_dtype = {"fp16": "float16"}.get(exported.dtype, "float32")
+    atol, rtol = DEFAULT_TOLERANCES.get(exported.dtype, DEFAULT_TOLERANCES["fp32"])
     sessions = []
     for which, model in (("input", reference), ("optimized", candidate)):
         try:
@@ -74,7 +64,7 @@ def check_ort_parity(reference: onnx.ModelProto, candidate: onnx.ModelProto, qua
     ref_sess, new_sess = sessions
     rows = []
     for i, shape in enumerate(shapes):
-        feed = make_inputs(config, shape, seed=seed + i, float_dtype=float_dtype)
+        feed = spec.make_feed(config, shape, seed=seed + i, float_dtype=float_dtype)
         name = ref_sess.get_outputs()[0].name
         ref = ref_sess.run([name], feed)[0]
         got = new_sess.run([name], feed)[0]

@@ -78,17 +78,18 @@ def _reference_outputs(checkpoint: str | os.PathLike, onnx_path: str | os.PathLi
                        shapes: str | None, seed: int, per_layer: bool) -> tuple[Any, str, list[Feed], list[Feed]]:
     """(config, dtype, feeds, PyTorch outputs per feed)."""
     from ..models import load_pretrained
-    from ..onnx_io import exported_max_seq_len, load_onnx
+    from ..models.exported import ExportedModel
     from ..runtimes.torch_runner import TorchRunner
     from .inputs import default_shapes, make_inputs, parse_shapes
-    from .verify import _check_matches, onnx_dtype
+    from .verify import _check_matches
 
     model = load_pretrained(checkpoint)
-    onnx_model = load_onnx(onnx_path, load_external_data=False)
-    _check_matches(model.config, onnx_model, str(onnx_path))
-    dtype = onnx_dtype(onnx_model)
+    exported = ExportedModel.read(onnx_path)  # read once: metadata, I/O (weights not loaded)
+    onnx_model = exported.proto
+    _check_matches(model.config, exported, str(onnx_path))
+    dtype = exported.dtype
     if feeds is None:
-        export_max = exported_max_seq_len(onnx_model)
+        export_max = exported.max_seq_len
         cases = parse_shapes(shapes, model.config, export_max) if shapes else default_shapes(model.config, export_max)
         float_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
         feeds = [make_inputs(model.config, s, seed=seed + i, float_dtype=float_dtype) for i, s in enumerate(cases)]

@@ -48,7 +48,8 @@ def format_table(report: VerifyReport) -> str:
               f"{'worst |a-b|':>12} {'allowed':>10}  result")
     out += [header, "-" * len(header)]
     for r in report.rows:
-        out.append(f"{'torch vs ' + r['runtime']:<16} {r['shape']:<10} {r['output']:<20} {r['max_abs']:>10.3g} "
+        case = r["shape"] if r.get("step", "forward") == "forward" else f"{r['shape']} {r['step']}"
+        out.append(f"{'torch vs ' + r['runtime']:<16} {case:<10} {r['output']:<20} {r['max_abs']:>10.3g} "
                    f"{r['max_rel']:>10.3g} {r['worst_abs']:>12.3g} {r['worst_allowed']:>10.3g}  "
                    f"{'pass' if r['passed'] else 'FAIL'}{agreement_note(r)}")
     if not report.rows:
@@ -56,6 +57,10 @@ def format_table(report: VerifyReport) -> str:
     for name, why in report.skipped.items():
         tag = "FAIL, it was asked for" if name in m["required"] else "not counted"
         out.append(f"{name}: did not run ({tag}): {why}")
+    for name, steps in m.get("worst_per_step", {}).items():
+        if list(steps) != ["forward"]:  # a generating family: prefill and decode steps
+            out.append(f"torch vs {name}, worst max abs per step: "
+                       + ", ".join(f"{step} {err:.2e}" for step, err in steps.items()))
     for name, where in report.first_divergence.items():
         out.append(f"{name}: first diverging tensor: {where}")
     if report.softmax_error is not None:

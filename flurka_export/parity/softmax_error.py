@@ -14,11 +14,10 @@ def softmax_error(model: Any, shapes: list[Shape], seed: int) -> list[dict[str, 
     import torch
 
     from ..models.attention import FlurkaSelfAttention
-    from ..models.layers import encoder_layers
 
     config: FlurkaConfig = model.config
     exact_cfg = config.replace(attention="softmax")
-    layers = encoder_layers(model)
+    layers = config.spec.hook_layers(model)
     exact = []
     for i, layer in enumerate(layers):
         att = FlurkaSelfAttention(exact_cfg, i)

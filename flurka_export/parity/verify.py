@@ -17,11 +17,13 @@ from typing import Any
 import onnx
 
 from ..models import FlurkaConfig, load_pretrained
-from ..onnx_io import META_DTYPE, exported_config, exported_max_seq_len, load_onnx, metadata
+from ..models.exported import ExportedModel
+from ..onnx_io import load_onnx
 from ..runtimes import REFERENCE, RunRequest, RuntimeUnavailable, get_runtime, runtime_names
-from .agreement import compare_output, is_quantized
+from .agreement import is_quantized
+from .comparator import compare_results, consistency_rows, run_all, worst_per_step
 from .compare import DEFAULT_TOLERANCES, check_tolerances
-from .inputs import default_shapes, make_inputs, parse_shapes
+from .inputs import default_shapes, parse_shapes
 from .layer_outputs import with_layer_outputs
 from .report import VerifyReport, format_table, parity_line, verdict_line, write_report
 from .softmax_error import softmax_error
@@ -45,18 +47,12 @@ class VerifyOptions:
 
 
 def onnx_dtype(model: onnx.ModelProto) -> str:
-    props = metadata(model)
-    if props.get(META_DTYPE) in DEFAULT_TOLERANCES:
-        return props[META_DTYPE]
-    names = {onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
-    for t in model.graph.initializer:
-        if t.data_type in names:
-            return names[t.data_type]
-    return "fp32"
+    """fp32, fp16 or bf16: the flurka.dtype metadata, else the float type of the weights."""
+    return ExportedModel.read(model).dtype
 
 
-def _check_matches(config: FlurkaConfig, model: onnx.ModelProto, onnx_path: str) -> None:
-    exported = exported_config(model)
+def _check_matches(config: FlurkaConfig, model: ExportedModel, onnx_path: str) -> None:
+    exported = model.config_dict
     if exported is None:
         return
     diff = [k for k, v in config.to_dict().items() if k in exported and exported[k] != v]
@@ -132,71 +128,70 @@ def _summary(rows: list[dict[str, Any]], skipped: dict[str, str], nshapes: int) 
     return "; ".join(parts)
 
 
+def _settings(opts: VerifyOptions, config: FlurkaConfig, exported: ExportedModel) -> dict[str, Any]:
+    """Tolerances, shapes and input dtype of this run (from the options and the exported file)."""
+    dtype = exported.dtype
+    atol = opts.atol if opts.atol is not None else DEFAULT_TOLERANCES[dtype][0]
+    rtol = opts.rtol if opts.rtol is not None else DEFAULT_TOLERANCES[dtype][1]
+    check_tolerances(atol, rtol)
+    export_max = exported.max_seq_len
+    shapes = parse_shapes(opts.shapes, config, export_max) if opts.shapes else default_shapes(config, export_max)
+    return {"dtype": dtype, "atol": atol, "rtol": rtol, "shapes": shapes,
+            "float_dtype": {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype],
+            "quantized": is_quantized(exported.proto),  # int8 weights: judged by the int8 rules (parity/agreement.py)
+            "tolerances_given": opts.atol is not None or opts.rtol is not None}
+
+
+def _infer(runner: Any, rename: dict[str, str]) -> Any:
+    return lambda feed: {rename.get(k, k): v for k, v in runner.infer(feed, check_inputs=False).items()}
+
+
 def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options: VerifyOptions | None = None,
            progress: Any = None) -> VerifyReport:
     opts = options or VerifyOptions()
     wanted, required = _plan(opts)
     model = load_pretrained(checkpoint)
     config: FlurkaConfig = model.config
-    onnx_model = load_onnx(onnx_path)
-    _check_matches(config, onnx_model, str(onnx_path))
-    dtype = onnx_dtype(onnx_model)
-    quantized = is_quantized(onnx_model)  # int8 weights: judged by the int8 rules (parity/agreement.py)
-    atol = opts.atol if opts.atol is not None else DEFAULT_TOLERANCES[dtype][0]
-    rtol = opts.rtol if opts.rtol is not None else DEFAULT_TOLERANCES[dtype][1]
-    check_tolerances(atol, rtol)
-    export_max = exported_max_seq_len(onnx_model)
-    shapes = parse_shapes(opts.shapes, config, export_max) if opts.shapes else default_shapes(config, export_max)
-    float_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "float32"}[dtype]
-
-    mapping: dict[str, str] = {}
-    if opts.per_layer:
-        onnx_model, mapping = with_layer_outputs(onnx_model)
+    exported = ExportedModel.read(load_onnx(onnx_path))  # weights loaded: the runtimes get this proto
+    _check_matches(config, exported, str(onnx_path))
+    s = _settings(opts, config, exported)
+    cases = config.spec.verify_cases(config, s["shapes"], seed=opts.seed, float_dtype=s["float_dtype"])
+    onnx_model, mapping = with_layer_outputs(exported.proto) if opts.per_layer else (exported.proto, {})
     rename = {v: k for k, v in mapping.items()}
-    request = RunRequest(torch_model=model, onnx_model=onnx_model, onnx_path=str(onnx_path), dtype=dtype,
+    request = RunRequest(torch_model=model, onnx_model=onnx_model, onnx_path=str(onnx_path), dtype=s["dtype"],
                          capture_layers=opts.per_layer, engine=opts.engine, plugin=opts.plugin,
                          build_engine=opts.build_engine, providers=opts.providers)
     skipped: dict[str, str] = {}
     reference = get_runtime(REFERENCE).make_runner(request)
-    rows: list[dict[str, Any]] = []
-    order: dict[str, int] = {}  # output name -> position in the model (layer0.attention, layer0.output, ...)
     with reference:
         active = _start_runners(wanted, request, skipped)
         try:
-            for si, shape in enumerate(shapes):
-                feed = make_inputs(config, shape, seed=opts.seed + si, float_dtype=float_dtype)
-                ref = reference.infer(feed, check_inputs=False)
-                for name, runner in active.items():
-                    got = {rename.get(k, k): v for k, v in runner.infer(feed, check_inputs=False).items()}
-                    for out_name in (k for k in ref if k in got):
-                        c = compare_output(out_name, ref[out_name], got[out_name], quantized=quantized, atol=atol,
-                                           rtol=rtol, tolerances_given=opts.atol is not None or opts.rtol is not None)
-                        rows.append({"shape": f"{shape[0]}x{shape[1]}", "runtime": name, **c.to_dict()})
-                        order.setdefault(out_name, len(order))
-                    if progress:
-                        progress(shape, name)
+            ref, results = run_all(_infer(reference, {}), {n: _infer(r, rename) for n, r in active.items()}, cases,
+                                   progress)
         finally:
             for runner in active.values():
                 runner.deactivate()
-
+    tol = dict(quantized=s["quantized"], atol=s["atol"], rtol=s["rtol"], tolerances_given=s["tolerances_given"])
+    rows = compare_results(ref, results, **tol) + consistency_rows(cases, results, **tol)
+    order = {name: i for i, name in enumerate(dict.fromkeys(r["output"] for r in rows))}  # model order of tensors
     first = _first_divergence(rows, order)
-    failures = []
     failed_required = sorted(r for r in required if r in skipped)
-    failures += [f"{r} was asked for but did not run" for r in failed_required]
-    bad = sorted({r["runtime"] for r in rows if not r["passed"]})
-    failures += [f"torch vs {r} outside tolerance" for r in bad]
+    failures = [f"{r} was asked for but did not run" for r in failed_required]
+    failures += [f"torch vs {r} outside tolerance" for r in sorted({r["runtime"] for r in rows if not r["passed"]})]
     if not rows:
         failures.append("nothing was compared: PASS needs torch and at least one other runtime")
     meta = {
-        "checkpoint": str(checkpoint), "onnx": str(onnx_path), "dtype": dtype, "atol": atol, "rtol": rtol,
-        "shapes": [f"{b}x{n}" for b, n in shapes], "seed": opts.seed, "runtimes": [REFERENCE, *wanted],
-        "required": sorted(required), "optional": list(opts.optional), "failed_required": failed_required,
-        "versions": _versions(), "device": _device(), "attention": config.attention, "task": config.task, "quantized": quantized,
-        "tolerances_given": opts.atol is not None or opts.rtol is not None,
+        "checkpoint": str(checkpoint), "onnx": str(onnx_path), "dtype": s["dtype"], "atol": s["atol"],
+        "rtol": s["rtol"], "shapes": [f"{b}x{n}" for b, n in s["shapes"]], "seed": opts.seed,
+        "runtimes": [REFERENCE, *wanted], "required": sorted(required), "optional": list(opts.optional),
+        "failed_required": failed_required, "versions": _versions(), "device": _device(),
+        "attention": config.attention, "task": config.task, "family": config.spec.family,
+        "quantized": s["quantized"], "tolerances_given": s["tolerances_given"],
+        "worst_per_step": worst_per_step(rows),
     }
-    softmax = softmax_error(model, shapes, opts.seed) if opts.vs_softmax else None
+    softmax = softmax_error(model, s["shapes"], opts.seed) if opts.vs_softmax else None
     return VerifyReport(not failures, rows, skipped, dict(sorted(first.items())), softmax, meta,
-                        _summary(rows, skipped, len(shapes)), failures)
+                        _summary(rows, skipped, len(s["shapes"])), failures)
 
 
 __all__ = ["VerifyOptions", "VerifyReport", "format_table", "onnx_dtype", "parity_line", "verdict_line", "verify",

@@ -3,7 +3,7 @@
 ONNX has no assert op. Without this pass a too-long input fails deep inside the graph (ONNX Runtime:
 "Attempting to broadcast an axis by a dimension other than 1. 1024 by 1025" on `node_add_7`), or, when
 the export limit is below the model's N_max, runs silently. The pass adds, right after each sequence
-input, `x + zeros[1, max_seq_len][:, :N]`: a no-op for N <= max_seq_len and a broadcast failure otherwise.
+input (the family spec names them: inputs whose dim 1 is the sequence), `x + zeros[1, max_seq_len][:, :N]`: a no-op for N <= max_seq_len and a broadcast failure otherwise.
 The failing node is named after the limit, so every runtime's error message contains
 `max_seq_len=<limit>`.
 """
@@ -14,20 +14,20 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-SEQUENCE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
 
 def guard_node_name(input_name: str, max_seq_len: int) -> str:
     return f"sequence length of {input_name} exceeds max_seq_len={max_seq_len}"
 
 
-def add_max_seq_len_guard(model: onnx.ModelProto, max_seq_len: int) -> tuple[onnx.ModelProto, int]:
-    """Returns the guarded model and the number of inputs guarded (0 for image models)."""
+def add_max_seq_len_guard(model: onnx.ModelProto, max_seq_len: int,
+                          sequence_inputs: tuple[str, ...] | list[str]) -> tuple[onnx.ModelProto, int]:
+    """Guard each of `sequence_inputs` (graph inputs [batch, sequence, ...]); returns the guarded model and the
+    number of inputs guarded (0 for families without a sequence input)."""
     graph_model = ir.from_proto(model)
     graph = graph_model.graph
     guarded = 0
     for value in list(graph.inputs):
-        if value.name not in SEQUENCE_INPUTS:
+        if value.name not in sequence_inputs:
             continue
         uses = list(value.uses())
         if not uses:

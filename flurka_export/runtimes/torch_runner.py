@@ -11,9 +11,6 @@ from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 from torch import nn
 
-from ..models.config import output_name
-from ..models.layers import encoder_layers
-
 
 class TorchRunner(BaseRunner):
     """Runs a FLuRKA model in float32 on numpy feeds; optionally captures per-layer tensors.
@@ -33,7 +30,7 @@ class TorchRunner(BaseRunner):
 
     def activate_impl(self) -> None:
         if self.capture_layers:
-            for i, layer in enumerate(encoder_layers(self.model)):
+            for i, layer in enumerate(self.model.config.spec.hook_layers(self.model)):
                 self._hooks.append(layer.attention.out.register_forward_pre_hook(self._save(f"layer{i}.attention", 0)))
                 self._hooks.append(layer.register_forward_hook(self._save(f"layer{i}.output", None)))
 
@@ -44,24 +41,21 @@ class TorchRunner(BaseRunner):
 
     def get_input_metadata_impl(self) -> TensorMetadata:
         meta = TensorMetadata()
-        if self.model.config.task == "image":
-            meta.add("pixel_values", np.float32, (None, None, None, None))
-        else:
-            meta.add("input_ids", np.int64, (None, None)).add("attention_mask", np.int64, (None, None))
-            if self.model.config.type_vocab_size:
-                meta.add("token_type_ids", np.int64, (None, None))
+        for t in self.model.config.spec.inputs(self.model.config):
+            meta.add(t.name, np.int64 if t.dtype == "int64" else np.float32, tuple(None for _ in t.dims))
         return meta
 
     def infer_impl(self, feed_dict: dict[str, np.ndarray]) -> collections.OrderedDict:
         feeds = {k: torch.from_numpy(np.asarray(v)).to(self.device) for k, v in feed_dict.items()}
-        if "pixel_values" in feeds:
-            feeds["pixel_values"] = feeds["pixel_values"].float()
+        feeds = {k: v.float() if v.is_floating_point() else v for k, v in feeds.items()}  # the model runs in float32
         self._captured.clear()
         start = time.perf_counter()
-        with torch.no_grad():
-            result = self.model(**feeds)
+        config = self.model.config
+        with torch.no_grad():  # the module the export traced, called as the ONNX graph is
+            result = config.spec.export_module(self.model)(**config.spec.torch_kwargs(config, feeds))
         self.inference_time = time.perf_counter() - start
-        out = collections.OrderedDict({output_name(self.model.config.task): result.float().cpu().numpy()})
+        named = self.model.config.spec.name_outputs(self.model.config, result)
+        out = collections.OrderedDict((k, v.float().cpu().numpy()) for k, v in named.items())
         for k, v in self._captured.items():
             out[k] = v.float().cpu().numpy()
         return out

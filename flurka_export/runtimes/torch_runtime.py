@@ -40,11 +40,11 @@ class TorchRuntime(Runtime):
         model = load_pretrained(request.files["checkpoint"]).to(device).eval()
 
         def make_call(feeds: dict[str, Any]) -> Any:
-            args = [torch.from_numpy(feeds[k]).to(device) for k in ("input_ids", "attention_mask")]
+            args = {k: torch.from_numpy(v).to(device) for k, v in feeds.items()}  # the spec's inputs, by name
 
             def call() -> Any:
                 with torch.inference_mode():
-                    return model(*args)
+                    return model(**args)
             return call
 
         if device == "cuda":

@@ -18,6 +18,9 @@ class TrtRuntime(Runtime):
 
     def cannot_run(self, request: RunRequest) -> str | None:
         why = super().cannot_run(request)
+        config = getattr(request.torch_model, "config", None)
+        if why is None and config is not None and config.spec.trt_unsupported(config):
+            return f"TensorRT does not run the {config.spec.family} family: {config.spec.trt_unsupported(config)}"
         if why is None and request.engine is None and not request.build_engine:
             return "no TensorRT engine given (use --engine model.plan, or --build-engine with --plugin)"
         return why
@@ -48,6 +51,7 @@ class TrtRuntime(Runtime):
         function body); one profile from the smallest to the largest benchmarked N at the bench's batch."""
         from pathlib import Path
 
+        from ..models.exported import ExportedModel
         from ..onnx_io import load_onnx, save_model
         from ..passes.prepare_trt import prepare_for_tensorrt
         from ..trt.engine import build_engine
@@ -58,10 +62,11 @@ class TrtRuntime(Runtime):
         prepared = onnx_path.with_name(onnx_path.stem + ".trt.onnx")
         save_model(prepare_for_tensorrt(load_onnx(onnx_path))[0], prepared)
         b, lo, hi = request.batch, min(request.seq_lens), max(request.seq_lens)
-        spec = f"1x{lo},{b}x{hi},{b}x{hi}"
+        config = ExportedModel.read(onnx_path).require_config("bench builds its TensorRT profile from it")
+        shapes = {name: ",".join("x".join(map(str, d)) for d in dims)  # the family's inputs: "1x16,2x64,2x64"
+                  for name, dims in config.spec.trt_profile(config, batch=(1, b, b), seq=(lo, hi, hi)).items()}
         try:
-            build_engine(prepared, plan, plugin=request.plugin,
-                         shapes={"input_ids": spec, "attention_mask": spec}, max_batch=b)
+            build_engine(prepared, plan, plugin=request.plugin, shapes=shapes, max_batch=b)
         except RuntimeError as e:  # plugin missing or not used, build failure: one line, not a traceback
             raise RuntimeUnavailable(f"TensorRT engine from {onnx_path.name}: {e}") from None
         return {"plan": str(plan)}

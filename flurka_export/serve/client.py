@@ -52,12 +52,14 @@ def infer(client: Any, protocol: str, model: str, inputs: dict[str, np.ndarray],
     return {name: result.as_numpy(name) for name in outputs}
 
 
-def example_inputs(input_names: list[str], n: int = 4) -> dict[str, np.ndarray]:
-    """A small text request (token ids 1..n, no padding) for the startup line."""
-    if "input_ids" not in input_names:
+def example_inputs(input_names: list[str], n: int = 4, *, token_input: str | None = None,
+                   mask_input: str | None = None) -> dict[str, np.ndarray]:
+    """A small token request (ids 1..n, no padding) for the startup line, when the model takes only token ids
+    and a mask (the family spec's serving I/O names them); else empty."""
+    if token_input is None or token_input not in input_names or set(input_names) - {token_input, mask_input}:
         return {}
     ids = np.arange(1, n + 1, dtype=np.int64)[None]
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    return {token_input: ids, **({mask_input: np.ones_like(ids)} if mask_input else {})}
 
 
 def curl_command(http_url: str, model: str, inputs: dict[str, np.ndarray]) -> str:

@@ -26,7 +26,7 @@ from ..deploy.triton import (
     onnx_external_files,
     onnx_io,
 )
-from ..onnx_io import load_onnx
+from ..models.exported import ExportedModel
 from ..utils import atomic_path
 
 MODEL_FILE = "model.onnx"
@@ -34,32 +34,29 @@ MODEL_FILE = "model.onnx"
 
 @dataclasses.dataclass
 class ModelFacts:
-    """What the backend needs to know about an exported model (from its flurka.* metadata)."""
+    """What the backend needs to know about an exported model: its family spec's serving I/O."""
 
     attention: str | None
     task: str | None
     max_seq_len: int | None
     vocab_size: int | None
     pad_across_lengths: bool
+    sequence_inputs: tuple[str, ...] = ()  # zero-padded along dim 1 to batch requests of different lengths
+    per_token_outputs: tuple[str, ...] = ()  # padded rows cut off per request
+    token_input: str | None = None  # checked against vocab_size
+    mask_input: str | None = None  # 0/1 padding mask
 
 
-def model_facts(path: str | os.PathLike | onnx.ModelProto) -> ModelFacts:
-    """Read the flurka.* metadata. Padding never changes the logits of the softmax, linformer and flurka-*
-    kinds (padded keys are masked before attention and the low-rank projection); kernel-* kinds attend over
-    every key position, and checkpoints that ignore the mask change with padding, so those are not padded."""
-    from ..onnx_io import exported_config, exported_max_seq_len
-
-    model = path if isinstance(path, onnx.ModelProto) else load_onnx(path, load_external_data=False)
-    config = exported_config(model)
+def model_facts(path: str | os.PathLike | onnx.ModelProto | ExportedModel) -> ModelFacts:
+    """From the flurka.* metadata: the family's serving I/O (models/specs/), and whether requests of different
+    lengths may be padded into one batch (the spec's padding_invariant)."""
+    exported = path if isinstance(path, ExportedModel) else ExportedModel.read(path)
+    config = exported.config
     if config is None:
         return ModelFacts(None, None, None, None, pad_across_lengths=False)
-    attention = config.get("attention")
-    n_max = exported_max_seq_len(model) or int(config.get("max_seq_len"))
-    pad = (attention is not None and not attention.startswith("kernel-")
-           and config.get("mask_keys_in_attention", True) is not False)
-    task = config.get("task")
-    return ModelFacts(attention, task, n_max if task != "image" else None,
-                      int(config["vocab_size"]) if task != "image" else None, pad)
+    io = config.spec.serving(config, exported.max_seq_len)
+    return ModelFacts(config.attention, config.task, io.max_seq_len, io.vocab_size, io.padding_invariant,
+                      io.sequence_inputs, io.per_token_outputs, io.token_input, io.mask_input)
 
 
 def _tensor(t: TensorSpec, *, ragged: bool) -> str:
@@ -73,12 +70,14 @@ def python_config_pbtxt(name: str, inputs: list[TensorSpec], outputs: list[Tenso
     """config.pbtxt for model.py. Inputs of padding-invariant text models are ragged: the dynamic batcher may
     then put requests of different lengths into one batch, which model.py pads. Otherwise the batcher only
     groups requests of equal shape (and model.py still runs each length on its own)."""
-    ragged = facts.pad_across_lengths and any(t.name == "input_ids" for t in inputs)
+    ragged = facts.pad_across_lengths and bool(facts.sequence_inputs)
     params = {"onnx_file": MODEL_FILE, "intra_op_threads": str(threads), "allow_spinning": "0",
               "max_seq_len": "" if facts.max_seq_len is None else str(facts.max_seq_len),
               "vocab_size": "" if facts.vocab_size is None else str(facts.vocab_size),
               "pad_across_lengths": "true" if facts.pad_across_lengths else "false",
-              "attention": facts.attention or ""}
+              "attention": facts.attention or "", "sequence_inputs": ",".join(facts.sequence_inputs),
+              "per_token_outputs": ",".join(facts.per_token_outputs), "token_input": facts.token_input or "",
+              "mask_input": facts.mask_input or ""}
     lines = [f'name: "{name}"', 'backend: "python"', f"max_batch_size: {max_batch}",
              "input [\n" + ",\n".join(_tensor(t, ragged=ragged) for t in inputs) + "\n]",
              "output [\n" + ",\n".join(_tensor(t, ragged=False) for t in outputs) + "\n]",
@@ -120,12 +119,13 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
     """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory."""
     model, repo = Path(model), Path(repo)
     _check(model, name, max_batch, instances, threads, max_queue_delay_us)
-    proto = load_onnx(model, load_external_data=False)  # read once: I/O, metadata, external data
+    exported = ExportedModel.read(model)  # read once: I/O, metadata, external data
+    proto = exported.proto
     inputs, outputs, _ = onnx_io(proto)
     fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
     if fixed:
         raise DeployError(f"dynamic batching needs a dynamic first (batch) dimension; {', '.join(fixed)} has none")
-    facts = model_facts(proto)
+    facts = model_facts(exported)
     external = onnx_external_files(model, proto)
     text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
                                max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)

@@ -40,12 +40,12 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
             workspace_parent: str | Path | None = None) -> Iterator[Served]:
     """Serve `onnx_path` until the block ends (also on an exception or KeyboardInterrupt)."""
     from ..deploy.triton import onnx_io
-    from ..onnx_io import load_onnx
+    from ..models.exported import ExportedModel
 
     dist = find_distribution()  # before anything is written: a missing server is a one-line error
-    proto = load_onnx(onnx_path, load_external_data=False)  # read once for the I/O names and the metadata
-    inputs, outputs, _ = onnx_io(proto)
-    facts = model_facts(proto)
+    exported = ExportedModel.read(onnx_path)  # read once for the I/O names and the metadata
+    inputs, outputs, _ = onnx_io(exported.proto)
+    facts = model_facts(exported)
     endpoints = resolve_ports(endpoints)
     with temporary_directory("flurka-serve-", workspace_parent) as workspace:
         server = None

@@ -9,8 +9,11 @@ Settings come from config.pbtxt `parameters` (all strings):
 - allow_spinning: "1" lets idle ONNX Runtime threads spin (its default); "0" (ours) makes them sleep, which leaves
   the cores to Triton's frontend and other processes
 - max_seq_len, vocab_size: limits checked on every request (empty: not checked)
-- pad_across_lengths: "true" when the model's logits do not depend on padding (attention_mask 0 tokens), so
+- pad_across_lengths: "true" when the model's outputs do not depend on padding (mask 0 tokens), so
   requests of different lengths are padded and run as one batch; "false" runs each length on its own.
+- sequence_inputs, per_token_outputs, token_input, mask_input: the family spec's serving I/O (comma lists /
+  names): the [batch, sequence] inputs (zero-padded), the outputs with one row per token (padding cut off),
+  the token ids (checked against vocab_size) and the 0/1 mask.
 
 Each request is checked on its own; a bad one gets an error response naming the problem and the others in
 the same batch are served. Tensors cross the backend through DLPack, which works whatever numpy ABI the
@@ -70,7 +73,12 @@ class TritonPythonModel:
                                             opts, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.is_text = "input_ids" in self.input_names
+        names = lambda key: [n for n in params.get(key, "").split(",") if n]  # noqa: E731
+        self.sequence_inputs = [n for n in names("sequence_inputs") if n in self.input_names]
+        self.per_token_outputs = set(names("per_token_outputs"))
+        self.token_input = params.get("token_input") or None
+        self.mask_input = params.get("mask_input") or None
+        self.is_text = bool(self.sequence_inputs)  # requests have a sequence length
         self.max_seq_len = int(params["max_seq_len"]) if params.get("max_seq_len") else None
         self.vocab_size = int(params["vocab_size"]) if params.get("vocab_size") else None
         self.pad_across_lengths = params.get("pad_across_lengths") == "true"
@@ -85,25 +93,30 @@ class TritonPythonModel:
         if missing:
             raise RequestError(f"missing input {', '.join(missing)}; this model takes {', '.join(self.input_names)}")
         if self.is_text:
-            self._check_text(arrays["input_ids"], arrays["attention_mask"])
+            self._check_sequences(arrays)
         return arrays
 
-    def _check_text(self, ids: np.ndarray, mask: np.ndarray) -> None:
+    def _check_sequences(self, arrays: dict[str, np.ndarray]) -> None:
+        first = self.sequence_inputs[0]
+        ids = arrays[first]
         if ids.ndim != 2:
-            raise RequestError(f"input_ids must have shape [batch, sequence], got {list(ids.shape)}")
+            raise RequestError(f"{first} must have shape [batch, sequence], got {list(ids.shape)}")
         n = ids.shape[1]
         if n < 1:
-            raise RequestError("input_ids has sequence length 0; at least 1 token is needed")
+            raise RequestError(f"{first} has sequence length 0; at least 1 token is needed")
         if self.max_seq_len is not None and n > self.max_seq_len:
             raise RequestError(f"sequence length {n} exceeds this model's max_seq_len={self.max_seq_len}")
-        if mask.shape != ids.shape:
-            raise RequestError(f"attention_mask has shape {list(mask.shape)} but input_ids has {list(ids.shape)}; "
-                               "they must match")
-        if not np.isin(mask, (0, 1)).all():
-            raise RequestError("attention_mask must hold only 0 (padding) and 1 (token)")
-        if self.vocab_size is not None and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise RequestError(f"input_ids must lie in [0, {self.vocab_size}) (vocab_size={self.vocab_size}); "
-                               f"got values from {ids.min()} to {ids.max()}")
+        for name in self.sequence_inputs[1:]:
+            if arrays[name].shape != ids.shape:
+                raise RequestError(f"{name} has shape {list(arrays[name].shape)} but {first} has {list(ids.shape)}; "
+                                   "they must match")
+        mask = arrays.get(self.mask_input) if self.mask_input else None
+        if mask is not None and not np.isin(mask, (0, 1)).all():
+            raise RequestError(f"{self.mask_input} must hold only 0 (padding) and 1 (token)")
+        tokens = arrays.get(self.token_input) if self.token_input else None
+        if tokens is not None and self.vocab_size is not None and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
+            raise RequestError(f"{self.token_input} must lie in [0, {self.vocab_size}) (vocab_size={self.vocab_size}); "
+                               f"got values from {tokens.min()} to {tokens.max()}")
 
     # -- batches -------------------------------------------------------------------------------------------
 
@@ -113,22 +126,24 @@ class TritonPythonModel:
             return [items] if items else []
         by_len: dict[int, list] = {}
         for item in items:
-            by_len.setdefault(item[1]["input_ids"].shape[1], []).append(item)
+            by_len.setdefault(item[1][self.sequence_inputs[0]].shape[1], []).append(item)
         return list(by_len.values())
 
     def _run(self, group: list[tuple[int, dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
         """One call for the group (padded to its longest sequence), split back into per-request outputs."""
         rows = [arrays[self.input_names[0]].shape[0] for _, arrays in group]
         if self.is_text:
-            n = max(arrays["input_ids"].shape[1] for _, arrays in group)
-            feeds = {name: np.zeros((sum(rows), n), np.int64) for name in ("input_ids", "attention_mask")}
+            n = max(arrays[self.sequence_inputs[0]].shape[1] for _, arrays in group)
+            feeds = {name: np.zeros((sum(rows), n), group[0][1][name].dtype) for name in self.sequence_inputs}
+            feeds.update({name: np.concatenate([arrays[name] for _, arrays in group])
+                          for name in self.input_names if name not in feeds})
             start = 0
             for (_, arrays), b in zip(group, rows, strict=True):
-                for name, batch in feeds.items():  # padding: token 0 with attention_mask 0
+                for name in self.sequence_inputs:  # padding: token 0 with mask 0
+                    batch = feeds[name]
                     batch[start:start + b, :arrays[name].shape[1]] = arrays[name]
                 start += b
         else:
-            n = None
             feeds = {name: np.concatenate([arrays[name] for _, arrays in group]) for name in self.input_names}
         outputs = self.session.run(self.output_names, feeds)
         results, start = [], 0
@@ -136,8 +151,8 @@ class TritonPythonModel:
             own = {}
             for name, out in zip(self.output_names, outputs, strict=True):
                 part = out[start:start + b]
-                if self.is_text and part.ndim >= 3 and part.shape[1] == n:  # per-token output: drop the padding
-                    part = part[:, :arrays["input_ids"].shape[1]]
+                if name in self.per_token_outputs:  # one row per token: drop the padding
+                    part = part[:, :arrays[self.sequence_inputs[0]].shape[1]]
                 own[name] = part
             results.append(own)
             start += b

@@ -112,6 +112,17 @@ def _use_timing_cache(config: Any, path: Path | None) -> None:
                          "--timing-cache path")
 
 
+def check_family(model: onnx.ModelProto) -> None:
+    """ValueError, in one line, when the exported model's family has no TensorRT path (its spec says why)."""
+    from ..models.exported import ExportedModel
+
+    config = ExportedModel.read(model).config
+    why = config.spec.trt_unsupported(config) if config is not None else None
+    if why:
+        raise ValueError(f"TensorRT cannot build the {config.spec.family} family ({config.task}, {config.attention}): "
+                         f"{why}")
+
+
 def build_engine(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike | None = None,
@@ -129,8 +140,9 @@ def build_engine(
     profiles used: `profiles` (one group per optimisation profile), else one from `shapes` / the defaults."""
     options = options or EngineOptions(workspace_mb=workspace_mb)
     options.check()
-    trt = import_tensorrt()
     model = load_onnx(onnx_path, load_external_data=False)
+    check_family(model)  # before TensorRT is even looked for: the answer does not depend on it
+    trt = import_tensorrt()
     expected = flurka_node_names(model)
     profiles = profiles or [default_profiles(model, max_batch=max_batch, shapes=shapes)]
     plugin_path = load_plugin(plugin) if expected else None

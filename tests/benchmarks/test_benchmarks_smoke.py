@@ -25,6 +25,7 @@ SMOKE = {
     "serve_cpu.py": (["--smoke", "--threads", "1"], "Triton serve, 2 clients x batch 1"),
     "causal_linear_attention.py": (["--prefill", "16", "--heads", "2", "--head-dim", "8", "--threads", "1"],
                                    "decode step"),
+    "decode_cpu.py": (["--smoke", "--threads", "1"], "kernel-elu per-token time flat"),
     "kernel_gpu.py": None,
 }
 

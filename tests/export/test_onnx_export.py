@@ -8,6 +8,7 @@ import torch
 from flurka_export import export_onnx
 from flurka_export.export import ExportError
 from flurka_export.models import ATTENTION_KINDS, TASKS, build_model, uses_flurka_op
+from flurka_export.models.specs import spec_of
 from flurka_export.ops.feature_maps import FEATURE_MAPS, NEEDS_FEATURE_PROJ, REGISTRY
 from flurka_export.parity import make_inputs
 from flurka_export.runtimes.ort_runner import make_session
@@ -30,7 +31,8 @@ def _torch_logits(model, feed):
 # kernel-dpfp differs from flurka-dpfp only in step 1, which every other kernel-* kind covers: left out for CI time
 # (tests/passes fuses and runs a kernel-dpfp export with nu=3).
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-@pytest.mark.parametrize("task", [t for t in TASKS if t != "encoder"])  # encoder: tests/export/test_real_model_export.py
+# encoder: tests/export/test_real_model_export.py; lm (generates, causal kinds only): tests/export/test_lm_export.py
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "encoder" and not spec_of(t).generates])
 @pytest.mark.parametrize("attention", [k for k in ATTENTION_KINDS if k != "kernel-dpfp"])  # dpfp: tests/passes
 def test_ort_matches_torch(tmp_path, attention, task, dtype):
     config = tiny_config(task=task, attention=attention, nu=2 if attention == "flurka-dpfp" else 1)

@@ -44,7 +44,7 @@ BAD_VALUES = [
     ("mask_keys_in_attention", 1, "mask_keys_in_attention must be true or false"),
     ("tie_word_embeddings", None, "tie_word_embeddings must be true or false"),
     ("position_offset", 1.5, "position_offset must be an integer >= 0"),
-    ("task", None, "task must be one of classify, mlm, image, encoder"),
+    ("task", None, "task must be one of classify, mlm, encoder, image"),
 ]
 
 

@@ -108,9 +108,7 @@ def _softmax_relative_errors(model, shapes, seed=0):
     import torch
 
     from flurka_export.parity import make_inputs
-    from flurka_export.runtimes.torch_runner import encoder_layers
-
-    layers = encoder_layers(model)
+    layers = model.config.spec.hook_layers(model)
     sums = [[0.0, 0.0] for _ in layers]
 
     def hook_for(i, att):

@@ -32,7 +32,10 @@ def test_deploy_backend_python_writes_what_triton_reads(flurka_mlm, tmp_path):
     params = {k: v.string_value for k, v in cfg.parameters.items()}
     assert params == {"onnx_file": "model.onnx", "intra_op_threads": "1", "allow_spinning": "0", "max_seq_len": "64",
                       "vocab_size": "128",
-                      "pad_across_lengths": "true", "attention": "flurka-elu"}
+                      "pad_across_lengths": "true", "attention": "flurka-elu",
+                      # the text family's serving I/O (models/specs/text.py)
+                      "sequence_inputs": "input_ids,attention_mask", "per_token_outputs": "logits",
+                      "token_input": "input_ids", "mask_input": "attention_mask"}
     version = repo / "fl" / "1"
     assert (version / "model.onnx").read_bytes() == flurka_mlm.read_bytes() and not (version / "model.onnx").is_symlink()
     assert "class TritonPythonModel" in (version / "model.py").read_text()

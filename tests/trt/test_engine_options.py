@@ -117,7 +117,10 @@ def test_no_serialize_plugin(text_model):
 
 
 def test_profile_specs(text_model):
-    assert parse_profile_spec("input_ids:1x1,2x8,4x16") == {"input_ids": "1x1,2x8,4x16", "attention_mask": "1x1,2x8,4x16"}
+    assert parse_profile_spec("input_ids:1x1,2x8,4x16") == {"input_ids": "1x1,2x8,4x16"}
+    # attention_mask has the dims of input_ids (the family spec): it follows
+    assert {p.name: p.max for p in profiles_from_specs(text_model, ["input_ids:1x1,2x8,4x16"])[0]} == {
+        "input_ids": (4, 16), "attention_mask": (4, 16)}
     with pytest.raises(ValueError, match="expected NAME:MIN,OPT,MAX"):
         parse_profile_spec("1x1,2x8,4x16")
     with pytest.raises(ValueError, match="exceeds the model's N_max"):

@@ -5,6 +5,7 @@ for queries and over the whole (batch, head) block for keys."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,16 +15,21 @@ from .base import FeatureMap, FusePattern
 FAVOR_EPS = 1e-4
 
 
-def _phi(x: torch.Tensor, proj: torch.Tensor | None, attrs: dict[str, Any], is_query: bool) -> torch.Tensor:
+def positive_features(x: torch.Tensor, proj: torch.Tensor, key_constant: Callable[[torch.Tensor], torch.Tensor] | None,
+                      ) -> torch.Tensor:
+    """FAVOR+ features of x [B, H, N, d]: c is the row max of u for queries (key_constant None), else
+    key_constant(u) (favor and favor-causal differ only there)."""
     d = x.shape[-1]
     xs = x * d ** -0.25
     u = xs @ proj.transpose(-1, -2)  # [B, H, N, d] @ [H, d, P]
     sq = 0.5 * (xs * xs).sum(-1, keepdim=True)
-    if is_query:  # per row
-        c = u.amax(dim=-1, keepdim=True)
-    else:  # over the whole (batch, head) block of keys
-        c = u.amax(dim=(-2, -1), keepdim=True)
+    c = u.amax(dim=-1, keepdim=True) if key_constant is None else key_constant(u)
     return (torch.exp(u - sq - c) + FAVOR_EPS) / math.sqrt(proj.shape[1])
+
+
+def _phi(x: torch.Tensor, proj: torch.Tensor | None, attrs: dict[str, Any], is_query: bool) -> torch.Tensor:
+    # keys: c over the whole (batch, head) block of keys
+    return positive_features(x, proj, None if is_query else lambda u: u.amax(dim=(-2, -1), keepdim=True))
 
 
 def _onnx_body(lib: Any) -> tuple[Any, tuple[Any, ...]]:

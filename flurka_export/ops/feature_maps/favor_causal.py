@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .base import FeatureMap, FusePattern
-from .favor import FAVOR_EPS
+from .favor import FAVOR_EPS, positive_features
 
 
 def key_constant(proj: torch.Tensor) -> torch.Tensor:
@@ -23,12 +23,7 @@ def key_constant(proj: torch.Tensor) -> torch.Tensor:
 
 
 def _phi(x: torch.Tensor, proj: torch.Tensor | None, attrs: dict[str, Any], is_query: bool) -> torch.Tensor:
-    d = x.shape[-1]
-    xs = x * d ** -0.25
-    u = xs @ proj.transpose(-1, -2)  # [B, H, N, d] @ [H, d, P]
-    sq = 0.5 * (xs * xs).sum(-1, keepdim=True)
-    c = u.amax(dim=-1, keepdim=True) if is_query else key_constant(proj)
-    return (torch.exp(u - sq - c) + FAVOR_EPS) / math.sqrt(proj.shape[1])
+    return positive_features(x, proj, None if is_query else lambda u: key_constant(proj))
 
 
 def _onnx_body(lib: Any) -> tuple[Any, tuple[Any, ...]]:
