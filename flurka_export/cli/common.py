@@ -72,6 +72,19 @@ def bounded_float(lo: float, positive: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def finite_float(text: str) -> float:
+    """`type=` for a float flag that may take any finite value (a negative length penalty, say)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
 def _range(lo: int | None, hi: int | None) -> str:
     if lo is not None and hi is not None:
         return f"from {lo} to {hi}"

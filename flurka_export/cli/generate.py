@@ -6,7 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_command, int_list, non_negative_float, non_negative_int, positive_float, positive_int
+from .common import (
+    add_command,
+    finite_float,
+    int_list,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -65,16 +73,55 @@ def _prompts(args: argparse.Namespace, tokenizer: Any) -> list[list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..generate import generate_steps
-    from ..generate.loop import Timing
     from ..generate.model_source import open_source
-    from ..generate.tokenizer import TextStream, load_tokenizer
+    from ..generate.tokenizer import load_tokenizer
 
     options = _options(args)  # flags first: nothing is read before they are checked
+    beams = _beam_options(args)
     source = open_source(args.model)
     tokenizer = load_tokenizer(source.tokenizer_text)
     prompts = _prompts(args, tokenizer)
     decoder = _decoder(source, args.runtime or ("ort" if source.is_onnx else "torch"))
+    if beams is not None:
+        return _run_beams(decoder, prompts, beams, source, tokenizer)
+    return _run_sampling(decoder, prompts, options, source, tokenizer)
+
+
+def _beam_options(args: argparse.Namespace) -> Any:
+    from ..generate import GenerationError
+    from ..generate.beam import BeamOptions
+
+    if args.num_beams is None:
+        if args.length_penalty is not None or args.early_stopping is not None:
+            raise GenerationError("--length-penalty and --early-stopping apply to beam search: add --num-beams N")
+        return None
+    if any(v is not None for v in (args.temperature, args.top_k, args.top_p)):
+        raise GenerationError("beam search (--num-beams) takes no --temperature, --top-k or --top-p")
+    early = {"true": True, "false": False, "never": "never", None: False}[args.early_stopping]
+    return BeamOptions(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
+                       length_penalty=1.0 if args.length_penalty is None else args.length_penalty, early_stopping=early)
+
+
+def _run_beams(decoder: Any, prompts: list[list[int]], beams: Any, source: Any, tokenizer: Any) -> int:
+    """Beam search has no token to stream before it ends: each prompt's best hypothesis, then the summary."""
+    import time
+
+    from ..generate.beam import beam_search
+
+    t0 = time.perf_counter()
+    rows = beam_search(decoder, prompts, beams, source.generation)
+    for i, row in enumerate(rows):
+        print(f"[{i}] " + (tokenizer.decode(row) if tokenizer is not None else " ".join(map(str, row))))
+    print(f"generated {sum(len(r) for r in rows)} tokens for {len(prompts)} prompt(s) in {decoder.runtime} with "
+          f"{beams.num_beams} beams: {(time.perf_counter() - t0) * 1e3:.1f} ms", file=sys.stderr)
+    return 0
+
+
+def _run_sampling(decoder: Any, prompts: list[list[int]], options: Any, source: Any, tokenizer: Any) -> int:
+    from ..generate import generate_steps
+    from ..generate.loop import Timing
+    from ..generate.tokenizer import TextStream
+
     timing = Timing()
     rows: list[list[int]] = [[] for _ in prompts]
     streams = [TextStream(tokenizer) for _ in prompts] if tokenizer is not None else None
@@ -125,3 +172,8 @@ def register(sub: object) -> None:
     p.add_argument("--top-k", type=non_negative_int, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=positive_float, help="sample from the smallest set with probability >= p, in (0, 1]")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed")
+    p.add_argument("--num-beams", type=positive_int, help="beam search with this many beams (transformers' algorithm)")
+    p.add_argument("--length-penalty", type=finite_float, help="beam search: score / length**penalty (default 1.0)")
+    p.add_argument("--early-stopping", choices=("true", "false", "never"),
+                   help="beam search: stop when num_beams hypotheses are done (true), by transformers' heuristic "
+                        "(false, the default) or only at max_new_tokens (never)")

@@ -25,6 +25,9 @@ class Decoder(Protocol):
 
     def step(self, tokens: np.ndarray) -> np.ndarray: ...
 
+    def reorder(self, rows: np.ndarray) -> None:
+        """Make row i of the batch continue from row rows[i]'s past (beam search)."""
+
 
 class TorchDecoder:
     runtime = "torch"
@@ -54,6 +57,13 @@ class TorchDecoder:
 
         self.mask = torch.cat([self.mask, torch.ones(self.mask.shape[0], 1, dtype=torch.int64)], dim=1)
         return self._run(torch.from_numpy(np.asarray(tokens, dtype=np.int64)[:, None]))
+
+    def reorder(self, rows: np.ndarray) -> None:
+        import torch
+
+        idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        self.past = [tuple(t.index_select(0, idx) for t in layer) for layer in self.past]
+        self.mask = self.mask.index_select(0, idx)
 
 
 class OrtDecoder:
@@ -86,6 +96,11 @@ class OrtDecoder:
     def step(self, tokens: np.ndarray) -> np.ndarray:
         self.mask = np.concatenate([self.mask, np.ones((self.mask.shape[0], 1), np.int64)], axis=1)
         return self._run(np.asarray(tokens, dtype=np.int64)[:, None])
+
+    def reorder(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        self.past = {k: np.ascontiguousarray(v[rows]) for k, v in self.past.items()}
+        self.mask = self.mask[rows]
 
 
 positions_from_mask_np = lm_io.positions  # numpy twin of models.lm.positions_from_mask (tests hold the two equal)

@@ -75,3 +75,27 @@ def test_inspect_shows_the_constant_state(lm_files, capsys):
     out = capsys.readouterr().out
     assert "state between calls: 1 past_key_values.* inputs" in out and "whatever the context length" in out
     assert "com.microsoft::LinearAttention x1" in out
+
+
+def test_beam_search_from_the_command_line(lm_files, capsys):
+    capsys.readouterr()
+    for model in (lm_files / "ck", lm_files / "lm.onnx"):
+        assert main(["generate", str(model), "--prompt-ids", "1,2,3", "--prompt-ids", "4,5", "--num-beams", "3",
+                     "--max-new-tokens", "5", "--length-penalty", "-0.5", "--early-stopping", "never"]) == 0
+    torch_out, ort_out = capsys.readouterr().out.split("[0]")[1:]
+    assert "[0]" + torch_out == "[0]" + ort_out and ort_out.count("\n") == 2
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--num-beams", "0"], "argument --num-beams"),
+    (["--num-beams", "2", "--top-k", "3"], "takes no --temperature, --top-k or --top-p"),
+    (["--length-penalty", "2"], "add --num-beams N"),
+    (["--num-beams", "2", "--length-penalty", "inf"], "argument --length-penalty: must be a finite number"),
+])
+def test_bad_beam_flags_are_one_line(lm_files, capsys, args, msg):
+    try:
+        code = main(["generate", str(lm_files / "lm.onnx"), "--prompt-ids", "1", *args])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 1 and msg in err and len(err.strip().splitlines()) == 1
