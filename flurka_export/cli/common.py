@@ -134,6 +134,10 @@ def config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=TASKS, default="classify")
     p.add_argument("--attention", choices=ATTENTION_KINDS, default=None,
                    help="attention kind (default: flurka-elu; kernel-elu for --task lm, which must be causal)")
+    p.add_argument("--decoder-attention", choices=ATTENTION_KINDS, default=None,
+                   help="seq2seq: the decoder's causal self-attention (default kernel-elu)")
+    p.add_argument("--cross-attention", choices=ATTENTION_KINDS, default=None,
+                   help="seq2seq: attention over the encoder output, any kind (default: --attention)")
     for name, kind in (("num-layers", int), ("hidden-size", int), ("num-heads", int), ("low-rank", int),
                        ("max-seq-len", int), ("num-features", int), ("vocab-size", int), ("num-labels", int),
                        ("intermediate-size", int), ("image-size", int), ("patch-size", int),
@@ -148,7 +152,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     fields.update(task=args.task, attention=args.attention or default_attention(args.task))
     for key in ("num_layers", "hidden_size", "num_heads", "low_rank", "max_seq_len", "num_features", "vocab_size",
                 "num_labels", "intermediate_size", "image_size", "patch_size", "num_channels", "seed",
-                "stabilizer", "eps", "nu"):
+                "stabilizer", "eps", "nu", "decoder_attention", "cross_attention"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value

@@ -29,7 +29,7 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _decoder(source: Any, runtime: str) -> Any:
-    from ..generate import OrtDecoder, TorchDecoder
+    from ..generate import OrtDecoder, torch_decoder
 
     if runtime == "ort":
         if source.is_onnx:
@@ -39,7 +39,7 @@ def _decoder(source: Any, runtime: str) -> Any:
         raise ValueError(f"{source.path} is an ONNX file; --runtime torch needs the checkpoint directory")
     from ..models import load_pretrained
 
-    return TorchDecoder(load_pretrained(source.path))
+    return torch_decoder(load_pretrained(source.path), source.generation)
 
 
 def _exported_decoder(source: Any) -> Any:

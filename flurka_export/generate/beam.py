@@ -129,7 +129,7 @@ def beam_search(decoder: Decoder, prompts: Sequence[Sequence[int]], options: Bea
     gen.check(config.vocab_size)
     if gen.bos_token_id is not None:
         prompts = [list(p) if len(p) else [gen.bos_token_id] for p in prompts]
-    check_prompts(prompts, config.vocab_size, config.max_seq_len, options.max_new_tokens)
+    check_prompts(prompts, config.vocab_size, options.max_new_tokens, decoder)
     k, b, steps = options.num_beams, len(prompts), options.max_new_tokens
     ids, mask = left_pad([p for p in prompts for _ in range(k)], gen.pad)
     logits = decoder.prefill(ids, mask)

@@ -28,8 +28,25 @@ class Decoder(Protocol):
     def reorder(self, rows: np.ndarray) -> None:
         """Make row i of the batch continue from row rows[i]'s past (beam search)."""
 
+    def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
+        """What is wrong with a prompt of this length and this many new tokens (after "prompt i has "), or None."""
 
-class TorchDecoder:
+
+class ContextLimit:
+    """Decoder-only models: prompt and new tokens share the max_seq_len positions."""
+
+    config: FlurkaConfig
+
+    def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
+        context = self.config.max_seq_len
+        if prompt_len + max_new_tokens <= context:
+            return None
+        return (f"{prompt_len} tokens; with max_new_tokens={max_new_tokens} the context would reach "
+                f"{prompt_len + max_new_tokens} > max_seq_len={context}, the model's context limit (use at most "
+                f"--max-new-tokens {max(0, context - prompt_len)})")
+
+
+class TorchDecoder(ContextLimit):
     runtime = "torch"
 
     def __init__(self, model: Any) -> None:
@@ -66,7 +83,7 @@ class TorchDecoder:
         self.mask = self.mask.index_select(0, idx)
 
 
-class OrtDecoder:
+class OrtDecoder(ContextLimit):
     runtime = "ort"
 
     def __init__(self, path: str | os.PathLike, config: FlurkaConfig, providers: list[str] | None = None) -> None:

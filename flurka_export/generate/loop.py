@@ -33,7 +33,7 @@ class Timing:
         return float(np.mean(self.step_ms)) if self.step_ms else 0.0
 
 
-def check_prompts(prompts: Sequence[Sequence[int]], vocab_size: int, context: int, max_new_tokens: int) -> None:
+def check_prompts(prompts: Sequence[Sequence[int]], vocab_size: int, max_new_tokens: int, decoder: Decoder) -> None:
     if not prompts:
         raise GenerationError("no prompt given")
     for i, p in enumerate(prompts):
@@ -42,10 +42,9 @@ def check_prompts(prompts: Sequence[Sequence[int]], vocab_size: int, context: in
         bad = [t for t in p if not 0 <= int(t) < vocab_size]
         if bad:
             raise GenerationError(f"prompt {i} has token id {bad[0]} outside the vocabulary (0..{vocab_size - 1})")
-        if len(p) + max_new_tokens > context:
-            raise GenerationError(f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} the context "
-                                  f"would reach {len(p) + max_new_tokens} > max_seq_len={context}, the model's "
-                                  f"context limit (use at most --max-new-tokens {max(0, context - len(p))})")
+        why = decoder.length_error(len(p), max_new_tokens)
+        if why:
+            raise GenerationError(f"prompt {i} has {why}")
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +66,7 @@ def generate_steps(decoder: Decoder, prompts: Sequence[Sequence[int]], options: 
     gen.check(config.vocab_size)
     if gen.bos_token_id is not None:
         prompts = [list(p) if len(p) else [gen.bos_token_id] for p in prompts]
-    check_prompts(prompts, config.vocab_size, config.max_seq_len, options.max_new_tokens)
+    check_prompts(prompts, config.vocab_size, options.max_new_tokens, decoder)
     timing = timing if timing is not None else Timing()
     rng = np.random.default_rng(options.seed)
     ids, mask = left_pad(prompts, gen.pad)

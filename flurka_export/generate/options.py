@@ -22,6 +22,14 @@ class GenerationConfig:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
     pad_token_id: int | None = None
+    decoder_start_token_id: int | None = None  # seq2seq: the decoder's first input (default: bos, else pad)
+
+    @property
+    def decoder_start(self) -> int:
+        for v in (self.decoder_start_token_id, self.bos_token_id):
+            if v is not None:
+                return v
+        return self.pad
 
     @property
     def pad(self) -> int:
@@ -48,7 +56,8 @@ class GenerationConfig:
         eos = data.get("eos_token_id")
         if isinstance(eos, list):  # transformers allows several; we stop at the first
             eos = eos[0] if eos else None
-        fields = {"bos_token_id": data.get("bos_token_id"), "eos_token_id": eos, "pad_token_id": data.get("pad_token_id")}
+        fields = {"bos_token_id": data.get("bos_token_id"), "eos_token_id": eos, "pad_token_id": data.get("pad_token_id"),
+                  "decoder_start_token_id": data.get("decoder_start_token_id")}
         for name, v in fields.items():
             if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
                 raise GenerationError(f"{source}: {name} must be an integer token id, got {v!r}")

@@ -117,6 +117,12 @@ class FlurkaConfig:
     tie_word_embeddings: bool = False  # mlm: the decoder reuses the word embedding matrix
     mlm_transform: bool = True  # mlm: dense + activation + LayerNorm before the decoder
     mask_keys_in_attention: bool = True  # False ignores the padding mask inside attention (the authors' code)
+    # seq2seq (encoder-decoder): the encoder uses `attention`; the decoder's causal self-attention and its
+    # cross-attention over the encoder output have their own kinds. None: the family's default.
+    decoder_attention: str | None = None  # causal: softmax or kernel-<causal map> (default kernel-elu)
+    cross_attention: str | None = None  # any kind, FLuRKA included (default: `attention`)
+    num_decoder_layers: int | None = None  # default num_layers
+    max_target_len: int | None = None  # decoder positions (default max_seq_len)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden_act, str):

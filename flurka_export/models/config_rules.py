@@ -92,4 +92,8 @@ def field_rules(tasks: tuple[str, ...], attention_kinds: tuple[str, ...]) -> dic
         "tie_word_embeddings": boolean(),
         "mlm_transform": boolean(),
         "mask_keys_in_attention": boolean(),
+        "decoder_attention": choice(attention_kinds, optional=True),
+        "cross_attention": choice(attention_kinds, optional=True),
+        "num_decoder_layers": positive_int(optional=True),
+        "max_target_len": positive_int(optional=True),
     }

@@ -134,7 +134,7 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
         (dict(hidden_size=65), "not divisible by num_heads"),
         (dict(low_rank=200), "low_rank=200 exceeds max_seq_len=128"),
         (dict(attention="performer"), "attention='performer' is not allowed; attention must be one of softmax"),
-        (dict(task="seq2seq"), "task='seq2seq' is not allowed"),
+        (dict(task="speech"), "task='speech' is not allowed"),
     ],
 )
 def test_config_validation(changes, match):
