@@ -10,10 +10,10 @@ Continuous batching: `execute` checks each request (a bad one gets one error) an
 thread, which prefills each new stream alone and then advances every stream in flight by one token per ONNX
 Runtime call, the pasts stacked (constant-size states concatenated, KV caches left-padded with mask 0). A
 cancelled request (checked every step) or one older than `stream_timeout_s` ends and frees its state.
-No `from __future__ import annotations`: Triton loads this file without registering it in sys.modules,
-where dataclasses would look the string annotations up.
+No `from __future__ import annotations`: dataclasses would look this module up in sys.modules.
 """
 
+import ctypes
 import dataclasses
 import json
 import math
@@ -25,11 +25,14 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+_set_capsule_name = ctypes.pythonapi.PyCapsule_SetName
+_set_capsule_name.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_set_capsule_name.restype = ctypes.c_int
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_k", "top_p", "seed", "beam_width")  # vLLM's sampling_parameters
 
 
 class RequestError(ValueError):
-    """A bad request: its message goes back to the client."""
+    """A bad request: its message goes back to the client (one error response)."""
 
 
 @dataclasses.dataclass
@@ -166,7 +169,11 @@ class Stream:
 
 
 def _tensor(name: str, array: np.ndarray):
-    return pb_utils.Tensor(name, np.ascontiguousarray(array))
+    """Numbers go out through DLPack (see triton_model.py: the stub may be built for another numpy ABI)."""
+    capsule = np.ascontiguousarray(array).__dlpack__()
+    tensor = pb_utils.Tensor.from_dlpack(name, capsule)
+    _set_capsule_name(capsule, b"used_dltensor")  # the stub owns it now: numpy's destructor must leave it
+    return tensor
 
 
 def _error(message: str, cancelled: bool = False):
@@ -189,8 +196,7 @@ class Scheduler:
         self.thread = threading.Thread(target=self._loop, name="flurka-generate", daemon=True)
 
     def start(self) -> "Scheduler":
-        self.thread.start()
-        return self
+        return self.thread.start() or self
 
     def submit(self, stream: Stream) -> None:
         with self.cond:
@@ -204,7 +210,6 @@ class Scheduler:
         self.thread.join(timeout=10)
         for s in self.pending + self.active:
             self._send(s, _error("the server is shutting down"), final=True)
-        self.pending, self.active = [], []
 
     def _loop(self) -> None:
         while True:
@@ -258,8 +263,7 @@ class Scheduler:
         return False
 
     @staticmethod
-    def _send(s: Stream, response, final: bool) -> bool:
-        """False when the client is gone: the stream then ends and its state is freed."""
+    def _send(s: Stream, response, final: bool) -> bool:  # False: the client is gone (the stream then ends)
         try:
             s.sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
             return True
@@ -335,12 +339,12 @@ class TritonPythonModel:
 
     def _prompt(self, request) -> tuple[list[int], bool]:
         """The prompt's token ids, and whether it came as text."""
-        text, ids = _scalar(_input(request, "text_input")), _input(request, self.ids_field)
+        if self.tokenizer is None and pb_utils.get_input_tensor_by_name(request, "text_input") is not None:
+            raise RequestError(f"this model has no tokenizer: send {self.ids_field} (token ids), not text_input")
+        text, ids = _scalar(_input(request, "text_input")), _input(request, self.ids_field)  # strings: see README
         if text is not None and ids is not None:
             raise RequestError(f"send text_input or {self.ids_field}, not both")
         if text is not None:
-            if self.tokenizer is None:
-                raise RequestError(f"this model has no tokenizer: send {self.ids_field} (token ids), not text_input")
             return list(self.tokenizer.encode(text).ids), True
         if ids is None:
             raise RequestError(f"send text_input (a string) or {self.ids_field} (token ids)" if self.tokenizer else

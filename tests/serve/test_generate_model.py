@@ -35,6 +35,11 @@ class FakeTensor:
     def as_numpy(self):
         return self.array
 
+    @staticmethod
+    def from_dlpack(name, capsule):
+        holder = types.SimpleNamespace(__dlpack__=lambda *a, **k: capsule, __dlpack_device__=lambda: (1, 0))
+        return FakeTensor(name, np.from_dlpack(holder))
+
 
 class FakeResponse:
     def __init__(self, output_tensors=(), error=None):
