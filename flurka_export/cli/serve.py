@@ -79,9 +79,10 @@ def _generate_banner(served: Served, what: str) -> str:
     ep, name = served.endpoints, served.name
     lines = [f"serving model '{name}' ({what}) on Triton Inference Server: token by token, the streams in flight "
              "batched together (continuous batching)",
+             f"  HTTP    http://{ep.http_url}/v2/models/{name}  (ready: http://{ep.http_url}/v2/health/ready)",
              f"  generate         POST http://{ep.http_url}/v2/models/{name}/generate",
              f"  generate_stream  POST http://{ep.http_url}/v2/models/{name}/generate_stream  (server-sent events)",
-             f"  ready   http://{ep.http_url}/v2/health/ready   gRPC {ep.grpc_url} (stream_infer)",
+             f"  gRPC    {ep.grpc_url}  (decoupled: stream_infer)",
              f"  metrics http://{ep.host}:{ep.metrics_port}/metrics",
              "try:", "  " + generate_curl(ep.http_url, name, served.facts, stream=True),
              "Ctrl-C or SIGTERM stops the server."]
