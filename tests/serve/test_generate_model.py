@@ -194,3 +194,14 @@ def test_a_cancelled_stream_ends_and_frees_its_state(monkeypatch, kernel_lm, tmp
         assert model.scheduler.active == []
     finally:
         model.finalize()
+
+
+def test_deploy_python_backend_writes_the_decoupled_repository(kernel_lm, tmp_path, capsys):
+    from flurka_export.cli.main import main
+    from flurka_export.serve.generate_repository import generate_model_source
+
+    assert main(["deploy", "triton", str(kernel_lm), "-o", str(tmp_path / "repo"), "--name", "lm",
+                 "--backend", "python"]) == 0
+    config = (tmp_path / "repo" / "lm" / "config.pbtxt").read_text()
+    assert "decoupled: true" in config and "max_batch_size: 0" in config and '"text_input"' in config
+    assert (tmp_path / "repo" / "lm" / "1" / "model.py").read_text() == generate_model_source()
