@@ -58,6 +58,8 @@ def _banner(served: Served) -> str:
 
     ep, name, facts = served.endpoints, served.name, served.facts
     what = f"{facts.attention}, max_seq_len {facts.max_seq_len}" if facts.attention else "no flurka metadata"
+    if facts.generation:
+        return _generate_banner(served, what)
     batching = ("requests of any length are padded into one batch" if facts.pad_across_lengths
                 else "only requests of equal length are batched together")
     lines = [f"serving model '{name}' ({what}) on Triton Inference Server; {batching}",
@@ -68,6 +70,22 @@ def _banner(served: Served) -> str:
     if example:
         lines += ["try:", "  " + curl_command(ep.http_url, name, example)]
     lines.append("Ctrl-C or SIGTERM stops the server.")
+    return "\n".join(lines)
+
+
+def _generate_banner(served: Served, what: str) -> str:
+    from ..serve.client import generate_curl
+
+    ep, name = served.endpoints, served.name
+    lines = [f"serving model '{name}' ({what}) on Triton Inference Server: token by token, the streams in flight "
+             "batched together (continuous batching)",
+             f"  HTTP    http://{ep.http_url}/v2/models/{name}  (ready: http://{ep.http_url}/v2/health/ready)",
+             f"  generate         POST http://{ep.http_url}/v2/models/{name}/generate",
+             f"  generate_stream  POST http://{ep.http_url}/v2/models/{name}/generate_stream  (server-sent events)",
+             f"  gRPC    {ep.grpc_url}  (decoupled: stream_infer)",
+             f"  metrics http://{ep.host}:{ep.metrics_port}/metrics",
+             "try:", "  " + generate_curl(ep.http_url, name, served.facts, stream=True),
+             "Ctrl-C or SIGTERM stops the server."]
     return "\n".join(lines)
 
 

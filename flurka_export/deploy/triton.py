@@ -330,6 +330,10 @@ def deploy_triton(model: str | os.PathLike, repo: str | os.PathLike, name: str, 
                         max_queue_delay_us=max_queue_delay_us)
     plugin_rel = f"{name}/{PLUGIN_NAME}" if plugin else None
     serving = exported.spec.serving(exported.config, exported.max_seq_len) if exported and exported.spec else None
+    if serving is not None and serving.generation:
+        raise DeployError(f"{model} generates token by token, with a state per request, which the onnxruntime and "
+                          "tensorrt_plan backends do not keep: use --backend python (a decoupled model behind "
+                          "Triton's generate and generate_stream endpoints)")
     if serving is not None and (serving.token_input is None or serving.max_seq_len is None):
         serving = None  # the README's client example sends token ids
     readme = _readme(repo, name, is_plan=is_plan, has_flurka=has_flurka, plugin_rel=plugin_rel,

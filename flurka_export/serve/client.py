@@ -69,6 +69,19 @@ def curl_command(http_url: str, model: str, inputs: dict[str, np.ndarray]) -> st
     return f"curl -s -X POST http://{http_url}/v2/models/{model}/infer -d '{json.dumps(body, separators=(',', ':'))}'"
 
 
+def generate_request(facts: Any, *, max_tokens: int = 16, stream: bool = False) -> dict[str, Any]:
+    """A request body for the generate endpoints: text when the model has a tokenizer, else token ids."""
+    prompt = {"text_input": "Hello"} if facts.tokenizer else {dict(facts.generation)["token_input"]: [1, 2, 3]}
+    return {**prompt, "max_tokens": max_tokens, **({"stream": True} if stream else {})}
+
+
+def generate_curl(http_url: str, model: str, facts: Any, *, stream: bool = False) -> str:
+    """A curl line for Triton's generate (or, with `stream`, generate_stream: server-sent events)."""
+    body = json.dumps(generate_request(facts, stream=stream), separators=(",", ":"))
+    endpoint = "generate_stream" if stream else "generate"
+    return f"curl -s{'N' if stream else ''} -X POST http://{http_url}/v2/models/{model}/{endpoint} -d '{body}'"
+
+
 def model_metrics(metrics_url: str, model: str, version: str = "1") -> dict[str, float]:
     """Triton's per-model Prometheus counters (nv_inference_count, nv_inference_exec_count, ...) for `model`."""
     import re

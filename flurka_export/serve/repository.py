@@ -11,6 +11,7 @@ did not create is deleted.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from importlib import resources
@@ -27,6 +28,7 @@ from ..deploy.triton import (
     onnx_io,
 )
 from ..models.exported import ExportedModel
+from ..onnx_io import META_GENERATION, META_TOKENIZER
 from ..utils import atomic_path
 
 MODEL_FILE = "model.onnx"
@@ -45,6 +47,9 @@ class ModelFacts:
     per_token_outputs: tuple[str, ...] = ()  # padded rows cut off per request
     token_input: str | None = None  # checked against vocab_size
     mask_input: str | None = None  # 0/1 padding mask
+    generation: tuple[tuple[str, str], ...] | None = None  # families that generate: model.py's names by role
+    special_tokens: dict[str, int | None] = dataclasses.field(default_factory=dict)  # bos/eos/pad token ids
+    tokenizer: str | None = None  # tokenizer.json's text
 
 
 def model_facts(path: str | os.PathLike | onnx.ModelProto | ExportedModel) -> ModelFacts:
@@ -55,8 +60,14 @@ def model_facts(path: str | os.PathLike | onnx.ModelProto | ExportedModel) -> Mo
     if config is None:
         return ModelFacts(None, None, None, None, pad_across_lengths=False)
     io = config.spec.serving(config, exported.max_seq_len)
+    meta = exported.metadata
+    special = json.loads(meta[META_GENERATION]) if io.generation and META_GENERATION in meta else {}
+    eos = special.get("eos_token_id")
+    special["eos_token_id"] = eos[0] if isinstance(eos, list) and eos else eos  # transformers allows several
     return ModelFacts(config.attention, config.task, io.max_seq_len, io.vocab_size, io.padding_invariant,
-                      io.sequence_inputs, io.per_token_outputs, io.token_input, io.mask_input)
+                      io.sequence_inputs, io.per_token_outputs, io.token_input, io.mask_input, io.generation,
+                      {k: special.get(k) for k in ("bos_token_id", "eos_token_id")} if io.generation else {},
+                      meta.get(META_TOKENIZER) if io.generation else None)
 
 
 def _tensor(t: TensorSpec, *, ragged: bool) -> str:
@@ -101,9 +112,10 @@ def _check(model: Path, name: str, max_batch: int, instances: int, threads: int,
         raise DeployError("--max-batch and --instances must be >= 1, --threads and --max-queue-delay-us >= 0")
 
 
-def _fill_version(version_dir: Path, model: Path, external: list[str], link: bool) -> None:
+def _fill_version(version_dir: Path, model: Path, external: list[str], link: bool, files: dict[str, str]) -> None:
     version_dir.mkdir()
-    (version_dir / "model.py").write_text(model_py_source())
+    for fname, text in files.items():  # model.py (and tokenizer.json)
+        (version_dir / fname).write_text(text)
     for src, dst in [(model, MODEL_FILE), *((model.parent / f, f) for f in external)]:
         (version_dir / dst).parent.mkdir(parents=True, exist_ok=True)
         if link:  # serve: the repository is temporary, no need to copy the weights
@@ -127,12 +139,19 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
         raise DeployError(f"dynamic batching needs a dynamic first (batch) dimension; {', '.join(fixed)} has none")
     facts = model_facts(exported)
     external = onnx_external_files(model, proto)
-    text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
-                               max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)
+    if facts.generation:  # token by token: a decoupled model behind the generate endpoints
+        from .generate_repository import generate_config_pbtxt, generate_model_source
+
+        text = generate_config_pbtxt(name, facts, max_streams=max_batch, instances=instances, threads=threads)
+        files = {"model.py": generate_model_source(), **({"tokenizer.json": facts.tokenizer} if facts.tokenizer else {})}
+    else:
+        text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
+                                   max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)
+        files = {"model.py": model_py_source()}
     model_dir = repo / name
     version = check_version(model_dir, version, overwrite)
     check_same_or_overwrite(model_dir / "config.pbtxt", text.encode(), overwrite)
     with atomic_path(model_dir, is_dir=True, overwrite=True) as tmp:  # merges: other versions and files stay
         (tmp / "config.pbtxt").write_text(text)
-        _fill_version(tmp / str(version), model, external, link_model)
+        _fill_version(tmp / str(version), model, external, link_model, files)
     return model_dir / str(version)

@@ -59,8 +59,9 @@ def test_new_refuses_a_kind_that_cannot_be_causal(tmp_path, capsys):
 
 @pytest.mark.parametrize("cmd,msg", [
     (["build-engine", "{onnx}", "-o", "{d}/lm.plan"], "TensorRT cannot build the lm family"),
-    (["serve", "{onnx}"], "needs Triton's generate endpoints"),
-    (["deploy", "triton", "{onnx}", "-o", "{d}/repo", "--name", "lm"], "needs Triton's generate endpoints"),
+    (["deploy", "triton", "{onnx}", "-o", "{d}/repo", "--name", "lm"], "use --backend python"),
+    (["deploy", "triton", "{onnx}", "-o", "{d}/repo", "--name", "lm", "--backend", "onnxruntime"],
+     "use --backend python"),
 ])
 def test_commands_without_an_lm_path_say_so_in_one_line(lm_files, tmp_path, capsys, cmd, msg):
     args = [a.format(onnx=lm_files / "lm.onnx", d=tmp_path) for a in cmd]

@@ -36,3 +36,15 @@ def text_request(rng: np.random.Generator, batch: int, n: int, pad: int = 0, voc
         ids[0, n - pad:] = 0
         mask[0, n - pad:] = 0
     return {"input_ids": ids, "attention_mask": mask}
+
+
+@pytest.fixture(scope="session")
+def kernel_lm(tmp_path_factory):
+    """A tiny causal lm (constant-size recurrent state), context 64, vocabulary 128."""
+    return export_tiny(tmp_path_factory, "kernel-elu", task="lm")
+
+
+@pytest.fixture(scope="session")
+def softmax_lm(tmp_path_factory):
+    """A tiny causal lm with a KV cache (grows by one row per token)."""
+    return export_tiny(tmp_path_factory, "softmax", task="lm")

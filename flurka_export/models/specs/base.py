@@ -71,6 +71,9 @@ class ServingIO:
     padding_invariant: bool  # padded batching leaves every request's outputs unchanged
     max_seq_len: int | None
     vocab_size: int | None
+    # Families that generate: the names the token-by-token server (serve/generate_model.py) feeds, by role
+    # (decoder, token_input, mask_input, position_input, logits_output, past_prefix, present_prefix); None otherwise.
+    generation: tuple[tuple[str, str], ...] | None = None
 
 
 # -- verify: feed drivers -------------------------------------------------------------------------------------

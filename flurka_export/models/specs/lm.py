@@ -9,12 +9,25 @@ left-padded batch and then decodes steps, each runtime feeding its own presents 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..lm import FlurkaForCausalLM, past_names, past_shape
-from ..lm_io import TOTAL_SEQUENCE, dynamic_shapes, example_inputs, export_module, name_dims
+from ..lm_io import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    LOGITS,
+    PAST_PREFIX,
+    POSITION_IDS,
+    PRESENT_PREFIX,
+    TOTAL_SEQUENCE,
+    dynamic_shapes,
+    example_inputs,
+    export_module,
+    name_dims,
+)
 from .base import BATCH, SEQUENCE, FamilySpec, Feed, FeedDriver, Head, IOTensor, Outputs, PrefillThenSteps, Shape
 
 if TYPE_CHECKING:
@@ -132,9 +145,13 @@ class LMSpec(FamilySpec):
 
     # -- TensorRT and serving ---------------------------------------------------------------------------------
     def serving(self, config: FlurkaConfig, max_seq_len: int | None = None) -> Any:
-        raise ValueError("serving a language model needs Triton's generate endpoints (streamed tokens, a state per "
-                         "request), which are not built yet; run it with `flurka-export generate`, or serve the ONNX "
-                         "file with onnxruntime-genai, whose names (past_key_values.*, present.*) it uses")
+        """Served token by token (Triton's generate endpoints, serve/generate_model.py): a causal decoder whose
+        one ONNX file prefills and steps, its past fed back by name."""
+        io = super().serving(config, max_seq_len)
+        roles = {"decoder": "causal", "token_input": INPUT_IDS, "mask_input": ATTENTION_MASK,
+                 "position_input": POSITION_IDS, "logits_output": LOGITS, "past_prefix": PAST_PREFIX,
+                 "present_prefix": PRESENT_PREFIX}
+        return dataclasses.replace(io, padding_invariant=False, generation=tuple(roles.items()))
 
     def trt_unsupported(self, config: FlurkaConfig) -> str | None:
         return ("the lm family has no TensorRT path yet (its causal kernel attention is LinearAttention and its "

@@ -1,0 +1,400 @@
+"""Triton Python-backend model that generates token by token (copied as `model.py` for the families that
+generate): a decoupled model behind Triton's generate extension, `POST /v2/models/NAME/generate` and
+`generate_stream` (server-sent events). Self-contained like triton_model.py: numpy, onnxruntime and
+`triton_python_backend_utils` (`tokenizers` only when the version directory holds a tokenizer.json).
+
+Requests follow the TensorRT-LLM ensemble (`text_input` or the token ids, `max_tokens`, `beam_width`,
+`temperature`, `top_k`, `top_p`, `random_seed`, `end_id`, `stream`) or vLLM (`sampling_parameters`, JSON).
+Responses carry `text_output` (or `output_ids`): one per token with `stream` true, else one in all.
+Continuous batching: `execute` checks each request (a bad one gets one error) and hands it to one scheduler
+thread, which prefills each new stream alone and then advances every stream in flight by one token per ONNX
+Runtime call, the pasts stacked (constant-size states concatenated, KV caches left-padded with mask 0). A
+cancelled request (checked every step) or one older than `stream_timeout_s` ends and frees its state.
+No `from __future__ import annotations`: dataclasses would look this module up in sys.modules.
+"""
+
+import ctypes
+import dataclasses
+import json
+import math
+import os
+import threading
+import time
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+_set_capsule_name = ctypes.pythonapi.PyCapsule_SetName
+_set_capsule_name.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_set_capsule_name.restype = ctypes.c_int
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_k", "top_p", "seed", "beam_width")  # vLLM's sampling_parameters
+
+
+class RequestError(ValueError):
+    """A bad request: its message goes back to the client (one error response)."""
+
+
+@dataclasses.dataclass
+class Sampling:
+    """Greedy unless temperature > 0; then temperature, top-k, top-p and a draw (flurka_export.generate's order)."""
+
+    max_tokens: int = 16
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def check(self) -> "Sampling":
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise RequestError(f"max_tokens={self.max_tokens!r} is not allowed; it must be an integer >= 1")
+        if not (isinstance(self.temperature, int | float) and math.isfinite(self.temperature) and self.temperature >= 0):
+            raise RequestError(f"temperature={self.temperature!r} is not allowed; it must be a finite number >= 0 "
+                               "(0: greedy)")
+        if self.top_k == -1:  # vLLM's "off"
+            self.top_k = 0
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise RequestError(f"top_k={self.top_k!r} is not allowed; it must be an integer >= 0 (0: off)")
+        if self.top_p == 0:  # TensorRT-LLM's clients send 0 for "off"
+            self.top_p = 1.0
+        if not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
+            raise RequestError(f"top_p={self.top_p!r} is not allowed; it must be in (0, 1] (1 or 0: off)")
+        return self
+
+
+def choose(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> int:
+    """The next token from one row of logits [V] (the twin of flurka_export.generate.sampling.next_tokens)."""
+    if s.temperature == 0:
+        return int(logits.argmax())
+    scores = logits.astype(np.float64)[None] / s.temperature
+    if s.top_k and s.top_k < scores.shape[-1]:
+        kth = np.sort(scores, axis=-1)[:, -s.top_k][:, None]
+        scores = np.where(scores < kth, -np.inf, scores)
+    if s.top_p < 1:
+        order = np.argsort(-scores, axis=-1, kind="stable")
+        ordered = np.take_along_axis(scores, order, axis=-1)
+        probs = np.exp(ordered - ordered[:, :1])
+        probs /= probs.sum(-1, keepdims=True)
+        ordered = np.where(np.cumsum(probs, axis=-1) - probs >= s.top_p, -np.inf, ordered)
+        scores = np.empty_like(scores)
+        np.put_along_axis(scores, order, ordered, axis=-1)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    u = rng.random((1, 1))
+    return int(min((np.cumsum(probs, axis=-1) < u).sum(-1)[0], scores.shape[-1] - 1))
+
+
+class CausalDecoder:
+    """One ONNX file that prefills and steps (the lm family). A stream's state is {"past": {input name: array
+    with batch 1}, "n": tokens seen}. The decoder interface of the scheduler: `prefill(ids) -> (logits [V],
+    state)` and `step(states, tokens) -> (logits [B, V], states)`; another family plugs in with the same two."""
+
+    def __init__(self, session: ort.InferenceSession, names: dict[str, str]) -> None:
+        self.session, self.names = session, names
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.past = {}  # input name -> (growing axis or None, shape with 0 there, dtype)
+        for i in session.get_inputs():
+            if i.name.startswith(names["past_prefix"]):
+                grow = next((a for a, d in enumerate(i.shape) if a > 0 and not isinstance(d, int)), None)
+                shape = tuple(1 if a == 0 else 0 if a == grow else d for a, d in enumerate(i.shape))
+                self.past[i.name] = (grow, shape, np.float16 if "float16" in i.type else np.float32)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, past: dict) -> tuple[np.ndarray, dict]:
+        n = self.names
+        feed = {n["token_input"]: ids, n["mask_input"]: mask, n["position_input"]: pos, **past}
+        out = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
+        pre = n["present_prefix"]
+        present = {n["past_prefix"] + k[len(pre):]: v for k, v in out.items() if k.startswith(pre)}
+        return out[n["logits_output"]][:, -1].astype(np.float32), present
+
+    def prefill(self, ids: list[int]) -> tuple[np.ndarray, dict]:
+        t = len(ids)
+        past = {k: np.zeros(shape, dtype) for k, (_, shape, dtype) in self.past.items()}
+        logits, present = self._run(np.asarray([ids], np.int64), np.ones((1, t), np.int64),
+                                    np.arange(t, dtype=np.int64)[None], past)
+        return logits[0], {"past": present, "n": t}
+
+    def step(self, states: list[dict], tokens: list[int]) -> tuple[np.ndarray, list[dict]]:
+        lengths = [s["n"] for s in states]
+        p = max(lengths)
+        mask = np.zeros((len(states), p + 1), np.int64)
+        for i, n in enumerate(lengths):
+            mask[i, p - n:] = 1
+        past = {}
+        for name, (grow, _, _) in self.past.items():
+            parts = [s["past"][name] for s in states]
+            if grow is not None:  # a KV cache: left-pad to the longest (mask 0 there)
+                parts = [np.pad(a, [(p - a.shape[grow], 0) if ax == grow else (0, 0) for ax in range(a.ndim)])
+                         for a in parts]
+            past[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        logits, present = self._run(np.asarray(tokens, np.int64)[:, None], mask,
+                                    np.asarray(lengths, np.int64)[:, None], past)
+        new = []
+        for i, n in enumerate(lengths):
+            own = {}
+            for name, (grow, _, _) in self.past.items():
+                a = present[name][i:i + 1]
+                own[name] = a if grow is None else np.ascontiguousarray(np.take(a, range(p - n, p + 1), axis=grow))
+            new.append({"past": own, "n": n + 1})
+        return logits, new
+
+
+DECODERS = {"causal": CausalDecoder}
+
+
+@dataclasses.dataclass
+class Stream:
+    """One request in flight: its options, tokens so far, state and the logits of its next token."""
+
+    request: object
+    sender: object
+    prompt: list[int]
+    sampling: Sampling
+    eos: int | None
+    streaming: bool
+    tokenizer: object  # None: token ids out
+    sent: str = ""  # the text sent so far
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    tokens: list = dataclasses.field(default_factory=list)
+    state: dict | None = None
+    logits: np.ndarray | None = None
+    rng: np.random.Generator | None = None
+
+    def output(self, new: list[int]) -> list:
+        if self.tokenizer is None:
+            return [_tensor("output_ids", np.asarray(new, np.int32))]
+        text = self.tokenizer.decode(self.tokens)  # the whole row: byte-level BPE may need several ids a character
+        piece, self.sent = ("", self.sent) if text.endswith("\ufffd") else (text[len(self.sent):], text)
+        return [pb_utils.Tensor("text_output", np.array([piece.encode()], dtype=np.object_))]
+
+
+def _tensor(name: str, array: np.ndarray):
+    """Numbers go out through DLPack (see triton_model.py: the stub may be built for another numpy ABI)."""
+    capsule = np.ascontiguousarray(array).__dlpack__()
+    tensor = pb_utils.Tensor.from_dlpack(name, capsule)
+    _set_capsule_name(capsule, b"used_dltensor")  # the stub owns it now: numpy's destructor must leave it
+    return tensor
+
+
+def _error(message: str, cancelled: bool = False):
+    code = getattr(pb_utils.TritonError, "CANCELLED", None) if cancelled else None
+    err = pb_utils.TritonError(message, code) if code is not None else pb_utils.TritonError(message)
+    return pb_utils.InferenceResponse(output_tensors=[], error=err)
+
+
+class Scheduler:
+    """The one thread that runs the decoder: admits new streams (a prefill each), then advances every stream
+    in flight by one token per ONNX Runtime call. Streams end on eos, max_tokens, cancellation or timeout."""
+
+    def __init__(self, decoder, max_streams: int, timeout_s: float) -> None:
+        self.decoder, self.max_streams, self.timeout_s = decoder, max_streams, timeout_s
+        self.pending: list[Stream] = []
+        self.active: list[Stream] = []
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.steps = self.rows = 0  # decoder.step calls, and the rows they ran (tests read the batching here)
+        self.thread = threading.Thread(target=self._loop, name="flurka-generate", daemon=True)
+
+    def start(self) -> "Scheduler":
+        return self.thread.start() or self
+
+    def submit(self, stream: Stream) -> None:
+        with self.cond:
+            self.pending.append(stream)
+            self.cond.notify()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify()
+        self.thread.join(timeout=10)
+        for s in self.pending + self.active:
+            self._send(s, _error("the server is shutting down"), final=True)
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while not self.stopping and not self.pending and not self.active:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                room = max(0, self.max_streams - len(self.active))
+                new, self.pending = self.pending[:room], self.pending[room:]
+            try:
+                self.tick(new)
+            except Exception as e:  # noqa: BLE001 - every stream gets the reason, the server keeps serving
+                for s in new + self.active:
+                    self._send(s, _error(f"ONNX Runtime failed: {type(e).__name__}: {e}"), final=True)
+                self.active = []
+
+    def tick(self, new: list[Stream]) -> None:
+        """Prefill the new streams, choose one token for each stream, end the finished, step the rest."""
+        for s in new:
+            s.logits, s.state = self.decoder.prefill(s.prompt)
+            s.rng = np.random.default_rng(s.sampling.seed)
+            self.active.append(s)
+        running = []
+        for s in self.active:
+            if self._ended_early(s):
+                continue
+            token = choose(s.logits, s.sampling, s.rng)
+            s.tokens.append(token)
+            done = token == s.eos or len(s.tokens) >= s.sampling.max_tokens
+            if s.streaming or done:
+                sent = self._send(s, pb_utils.InferenceResponse(s.output([token] if s.streaming else s.tokens)),
+                                  final=done)
+                done = done or not sent
+            if not done:
+                running.append(s)
+        self.active = running
+        if running:
+            logits, states = self.decoder.step([s.state for s in running], [s.tokens[-1] for s in running])
+            self.steps, self.rows = self.steps + 1, self.rows + len(running)
+            for i, s in enumerate(running):
+                s.logits, s.state = logits[i], states[i]
+
+    def _ended_early(self, s: Stream) -> bool:
+        if getattr(s.request, "is_cancelled", lambda: False)():
+            self._send(s, _error("request cancelled by the client", cancelled=True), final=True)
+            return True
+        if time.monotonic() - s.started > self.timeout_s:
+            self._send(s, _error(f"request ended after stream_timeout_s={self.timeout_s:g} s"), final=True)
+            return True
+        return False
+
+    @staticmethod
+    def _send(s: Stream, response, final: bool) -> bool:  # False: the client is gone (the stream then ends)
+        try:
+            s.sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
+            return True
+        except Exception:  # noqa: BLE001 - a closed or cancelled request
+            return False
+
+
+def _input(request, name: str):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    try:  # numbers through DLPack, whatever numpy ABI the stub was built for (see triton_model.py)
+        array = np.array(np.from_dlpack(tensor), copy=True)
+    except Exception:  # noqa: BLE001 - strings (BYTES) have no DLPack form
+        array = tensor.as_numpy()
+    return array.reshape(-1)
+
+
+def _scalar(array):
+    if array is None or array.size == 0:
+        return None
+    value = array[0]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value.item() if hasattr(value, "item") else value
+
+
+def _sampling_parameters(text: str) -> dict:
+    """vLLM's sampling_parameters: a JSON object; its values may be strings ("0.7")."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RequestError(f"sampling_parameters is not valid JSON: {e}") from None
+    unknown = sorted(set(data) - set(SAMPLING_KEYS)) if isinstance(data, dict) else None
+    if unknown is None or unknown:
+        raise RequestError("sampling_parameters must be a JSON object" if unknown is None else
+                           f"sampling_parameters has {', '.join(unknown)}, which this server does not take; "
+                           f"allowed: {', '.join(SAMPLING_KEYS)}")
+    try:
+        return {k: (float(v) if k in ("temperature", "top_p") else int(v)) if isinstance(v, str) else v
+                for k, v in data.items()}
+    except ValueError as e:
+        raise RequestError(f"sampling_parameters holds a value that is not a number: {e}") from None
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(params.get("intra_op_threads") or 0)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if params.get("allow_spinning", "0") != "1":
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(os.path.join(version_dir, params.get("onnx_file") or "model.onnx"), opts,
+                                       providers=["CPUExecutionProvider"])
+        names = json.loads(params["generation"])
+        self.decoder = DECODERS[names["decoder"]](session, names)
+        self.ids_field = names["token_input"]  # token ids in a request without text (the model's input name)
+        number = lambda key: int(params[key]) if params.get(key) else None  # noqa: E731
+        self.max_seq_len, self.vocab_size = number("max_seq_len"), number("vocab_size")
+        self.eos, self.bos = number("eos_token_id"), number("bos_token_id")
+        self.tokenizer = None
+        tokenizer_file = os.path.join(version_dir, "tokenizer.json")
+        if os.path.isfile(tokenizer_file):
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(tokenizer_file)
+        self.scheduler = Scheduler(self.decoder, number("max_streams") or 8,
+                                   float(params.get("stream_timeout_s") or 600)).start()
+
+    def _prompt(self, request) -> tuple[list[int], bool]:
+        """The prompt's token ids, and whether it came as text."""
+        if self.tokenizer is None and pb_utils.get_input_tensor_by_name(request, "text_input") is not None:
+            raise RequestError(f"this model has no tokenizer: send {self.ids_field} (token ids), not text_input")
+        text, ids = _scalar(_input(request, "text_input")), _input(request, self.ids_field)  # strings: see README
+        if text is not None and ids is not None:
+            raise RequestError(f"send text_input or {self.ids_field}, not both")
+        if text is not None:
+            return list(self.tokenizer.encode(text).ids), True
+        if ids is None:
+            raise RequestError(f"send text_input (a string) or {self.ids_field} (token ids)" if self.tokenizer else
+                               f"send {self.ids_field} (a list of token ids); this model has no tokenizer")
+        return [int(t) for t in ids], False
+
+    def _sampling(self, request) -> Sampling:
+        fields = {key: _scalar(_input(request, name)) for key, name in
+                  (("max_tokens", "max_tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
+                   ("top_p", "top_p"), ("seed", "random_seed"), ("beam_width", "beam_width"))}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        extra = _scalar(_input(request, "sampling_parameters"))
+        if extra is not None:
+            fields.update(_sampling_parameters(extra))
+        beams = fields.pop("beam_width", 1)
+        if beams != 1:
+            raise RequestError(f"beam_width={beams!r} is not served: this server decodes one beam per request "
+                               "(beam_width 1); beam search runs in `flurka-export generate --num-beams N`")
+        return Sampling(**fields).check()
+
+    def parse(self, request) -> Stream:
+        prompt, is_text = self._prompt(request)
+        sampling = self._sampling(request)
+        if not prompt and self.bos is not None:
+            prompt = [self.bos]
+        if not prompt:
+            raise RequestError("the prompt is empty; give at least one token")
+        if self.vocab_size is not None:
+            bad = [t for t in prompt if not 0 <= t < self.vocab_size]
+            if bad:
+                raise RequestError(f"{self.ids_field} has token id {bad[0]} outside the vocabulary (0..{self.vocab_size - 1})")
+        if self.max_seq_len is not None and len(prompt) + sampling.max_tokens > self.max_seq_len:
+            raise RequestError(f"the prompt has {len(prompt)} tokens; with max_tokens={sampling.max_tokens} the "
+                               f"context would reach {len(prompt) + sampling.max_tokens} > max_seq_len="
+                               f"{self.max_seq_len}, the model's limit (use at most max_tokens="
+                               f"{max(0, self.max_seq_len - len(prompt))})")
+        end = _scalar(_input(request, "end_id"))
+        stream = bool(_scalar(_input(request, "stream")) or False)
+        return Stream(request, request.get_response_sender(), prompt, sampling, self.eos if end is None else int(end),
+                      stream, self.tokenizer if is_text else None)
+
+    def execute(self, requests: list) -> None:
+        for request in requests:
+            try:
+                stream = self.parse(request)
+            except RequestError as e:
+                request.get_response_sender().send(_error(str(e)), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                continue
+            self.scheduler.submit(stream)
+        return None
+
+    def finalize(self) -> None:
+        self.scheduler.stop()

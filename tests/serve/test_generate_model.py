@@ -1,0 +1,207 @@
+"""The generating model.py (serve/generate_model.py) without a server: Triton's `triton_python_backend_utils`
+is replaced by a stand-in, the scheduler thread runs as in Triton, and its tokens are held equal to
+flurka_export.generate's on the same ONNX file (greedy over concurrent streams batched together, and sampling)."""
+
+import importlib.util
+import json
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+
+from flurka_export.generate import GenerationConfig, OrtDecoder, SamplingOptions, generate
+from flurka_export.models.exported import ExportedModel
+from flurka_export.serve.generate_repository import generate_config_pbtxt
+from flurka_export.serve.repository import model_facts
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
+from google.protobuf import json_format, text_format  # noqa: E402
+
+FINAL = 1
+
+
+class FakeTensor:
+    def __init__(self, name, array):
+        self.name, self.array = name, np.asarray(array)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.array.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
+
+    def as_numpy(self):
+        return self.array
+
+    @staticmethod
+    def from_dlpack(name, capsule):
+        holder = types.SimpleNamespace(__dlpack__=lambda *a, **k: capsule, __dlpack_device__=lambda: (1, 0))
+        return FakeTensor(name, np.from_dlpack(holder))
+
+
+class FakeResponse:
+    def __init__(self, output_tensors=(), error=None):
+        self.outputs = {t.name: t.array for t in output_tensors}
+        self.error = error
+
+
+class FakeSender:
+    def __init__(self):
+        self.responses, self.done = [], threading.Event()
+
+    def send(self, response=None, flags=0):
+        self.responses.append(response)
+        if flags & FINAL:
+            self.done.set()
+
+
+class FakeRequest:
+    def __init__(self, **fields):
+        self.tensors = {k: FakeTensor(k, np.atleast_1d(np.asarray(v, dtype=object if isinstance(v, str) else None)))
+                        for k, v in fields.items()}
+        self.sender, self.cancelled = FakeSender(), False
+
+    def get_response_sender(self):
+        return self.sender
+
+    def is_cancelled(self):
+        return self.cancelled
+
+    def tokens(self, timeout=30):
+        assert self.sender.done.wait(timeout), "no final response"
+        errors = [r.error.message() for r in self.sender.responses if r is not None and r.error is not None]
+        if errors:
+            return errors
+        return [int(t) for r in self.sender.responses for t in r.outputs["output_ids"]]
+
+
+class FakeError:
+    CANCELLED = 7
+
+    def __init__(self, message, code=None):
+        self._message, self.code = message, code
+
+    def message(self):
+        return self._message
+
+
+def fake_utils():
+    mod = types.ModuleType("triton_python_backend_utils")
+    mod.Tensor, mod.InferenceResponse, mod.TritonError = FakeTensor, FakeResponse, FakeError
+    mod.TRITONSERVER_RESPONSE_COMPLETE_FINAL = FINAL
+    mod.get_input_tensor_by_name = lambda request, name: request.tensors.get(name)
+    return mod
+
+
+def load_model(monkeypatch, onnx_path, tmp_path, max_streams=8):
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_utils())
+    spec = importlib.util.spec_from_file_location(
+        "flurka_generate_model_py", importlib.util.find_spec("flurka_export.serve").submodule_search_locations[0]
+        + "/generate_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = generate_config_pbtxt("m", model_facts(onnx_path), max_streams=max_streams, instances=1, threads=1)
+    cfg = text_format.Parse(text, model_config_pb2.ModelConfig())  # the config Triton would read
+    version = tmp_path / "1"
+    version.mkdir(exist_ok=True)
+    (version / "model.onnx").unlink(missing_ok=True)
+    (version / "model.onnx").symlink_to(onnx_path)
+    model = module.TritonPythonModel()
+    model.initialize({"model_config": json.dumps(json_format.MessageToDict(cfg, preserving_proto_field_name=True)),
+                      "model_repository": str(tmp_path), "model_version": "1"})
+    return model
+
+
+def direct(onnx_path, prompt, options):
+    config = ExportedModel.read(onnx_path).config
+    return generate(OrtDecoder(onnx_path, config), [prompt], options, GenerationConfig())[0]
+
+
+PROMPTS = [[1, 2, 3], [5], list(range(10, 30)), [7, 7, 7, 7, 7, 9], [100, 3], [42] * 11]
+
+
+@pytest.mark.parametrize("which", ["kernel_lm", "softmax_lm"])
+def test_concurrent_greedy_streams_equal_generate(monkeypatch, tmp_path, request, which):
+    onnx_path = request.getfixturevalue(which)
+    model = load_model(monkeypatch, onnx_path, tmp_path)
+    try:
+        requests = [FakeRequest(input_ids=np.array(p, np.int32), max_tokens=np.int32(12 + i), stream=True)
+                    for i, p in enumerate(PROMPTS)]
+        model.execute(requests)
+        for i, (p, r) in enumerate(zip(PROMPTS, requests, strict=True)):
+            assert r.tokens() == direct(onnx_path, p, SamplingOptions(max_new_tokens=12 + i)), f"stream {i}"
+            assert len(r.sender.responses) == 12 + i  # one response per token
+        sched = model.scheduler
+        assert sched.rows > sched.steps, "the streams were never stepped together"
+        assert sched.active == [] and sched.pending == []
+    finally:
+        model.finalize()
+
+
+def test_sampling_equals_generate_and_one_response_without_stream(monkeypatch, kernel_lm, tmp_path):
+    model = load_model(monkeypatch, kernel_lm, tmp_path)
+    try:
+        r = FakeRequest(input_ids=np.array([4, 5, 6], np.int32),
+                        sampling_parameters=json.dumps({"max_tokens": 20, "temperature": "0.8", "top_k": 50,
+                                                        "top_p": 0.9, "seed": 3}))
+        model.execute([r])
+        want = direct(kernel_lm, [4, 5, 6], SamplingOptions(max_new_tokens=20, greedy=False, temperature=0.8,
+                                                             top_k=50, top_p=0.9, seed=3))
+        assert r.tokens() == want and len(r.sender.responses) == 1
+    finally:
+        model.finalize()
+
+
+BAD = [
+    (dict(input_ids=np.array([1, 500], np.int32)), "token id 500 outside the vocabulary (0..127)"),
+    (dict(input_ids=np.arange(60, dtype=np.int32), max_tokens=np.int32(10)), "> max_seq_len=64"),
+    (dict(input_ids=np.array([1], np.int32), temperature=np.float32(-1)), "temperature=-1.0 is not allowed"),
+    (dict(input_ids=np.array([1], np.int32), top_p=np.float32(1.5)), "top_p=1.5 is not allowed"),
+    (dict(input_ids=np.array([1], np.int32), max_tokens=np.int32(0)), "max_tokens=0 is not allowed"),
+    (dict(input_ids=np.array([1], np.int32), beam_width=np.int32(2)), "beam_width=2 is not served"),
+    (dict(input_ids=np.array([1], np.int32), sampling_parameters="{x"), "sampling_parameters is not valid JSON"),
+    (dict(input_ids=np.array([1], np.int32), sampling_parameters='{"n": 2}'), "does not take"),
+    (dict(text_input="hello"), "this model has no tokenizer"),
+    (dict(), "send input_ids"),
+]
+
+
+def test_bad_requests_get_one_error_and_the_rest_are_served(monkeypatch, kernel_lm, tmp_path):
+    model = load_model(monkeypatch, kernel_lm, tmp_path)
+    try:
+        bad = [FakeRequest(**fields) for fields, _ in BAD]
+        good = FakeRequest(input_ids=np.array([1, 2], np.int32), max_tokens=np.int32(5))
+        model.execute([*bad, good])
+        for r, (_, message) in zip(bad, BAD, strict=True):
+            assert len(r.sender.responses) == 1 and r.sender.done.is_set()
+            assert message in r.tokens()[0], r.tokens()
+        assert good.tokens() == direct(kernel_lm, [1, 2], SamplingOptions(max_new_tokens=5))
+    finally:
+        model.finalize()
+
+
+def test_a_cancelled_stream_ends_and_frees_its_state(monkeypatch, kernel_lm, tmp_path):
+    model = load_model(monkeypatch, kernel_lm, tmp_path)
+    try:
+        r = FakeRequest(input_ids=np.array([1, 2], np.int32), max_tokens=np.int32(60), stream=True)
+        model.execute([r])
+        r.cancelled = True
+        assert r.sender.done.wait(10)
+        last = r.sender.responses[-1]
+        assert "cancelled" in last.error.message() and last.error.code == FakeError.CANCELLED
+        assert model.scheduler.active == []
+    finally:
+        model.finalize()
+
+
+def test_deploy_python_backend_writes_the_decoupled_repository(kernel_lm, tmp_path, capsys):
+    from flurka_export.cli.main import main
+    from flurka_export.serve.generate_repository import generate_model_source
+
+    assert main(["deploy", "triton", str(kernel_lm), "-o", str(tmp_path / "repo"), "--name", "lm",
+                 "--backend", "python"]) == 0
+    config = (tmp_path / "repo" / "lm" / "config.pbtxt").read_text()
+    assert "decoupled: true" in config and "max_batch_size: 0" in config and '"text_input"' in config
+    assert (tmp_path / "repo" / "lm" / "1" / "model.py").read_text() == generate_model_source()
