@@ -86,6 +86,12 @@ def _generate_banner(served: Served, what: str) -> str:
              f"  metrics http://{ep.host}:{ep.metrics_port}/metrics",
              "try:", "  " + generate_curl(ep.http_url, name, served.facts, stream=True),
              "Ctrl-C or SIGTERM stops the server."]
+    from ..serve.generate_repository import stub_handles_strings
+
+    if not stub_handles_strings():
+        lines.insert(-2, "note: token ids in and out (input_ids / output_ids): this Python's numpy 2 cannot pass "
+                         "string tensors through the server's Python stub, so text_input, text_output and "
+                         "sampling_parameters are off (pip install 'flurka-export[serve]' brings numpy 1.26)")
     return "\n".join(lines)
 
 

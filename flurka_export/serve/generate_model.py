@@ -1,16 +1,15 @@
-"""Triton Python-backend model that generates token by token (copied as `model.py` for the families that
-generate): a decoupled model behind Triton's generate extension, `POST /v2/models/NAME/generate` and
-`generate_stream` (server-sent events). Self-contained like triton_model.py: numpy, onnxruntime and
-`triton_python_backend_utils` (`tokenizers` only when the version directory holds a tokenizer.json).
+"""Triton Python-backend model that generates token by token (`model.py` of the families that generate): a decoupled
+model behind Triton's generate extension, `POST /v2/models/NAME/generate` and `generate_stream` (server-sent events).
+Self-contained like triton_model.py: numpy, onnxruntime, `triton_python_backend_utils` (and `tokenizers` with a
+tokenizer.json).
 
-Requests follow the TensorRT-LLM ensemble (`text_input` or the token ids, `max_tokens`, `beam_width`,
-`temperature`, `top_k`, `top_p`, `random_seed`, `end_id`, `stream`) or vLLM (`sampling_parameters`, JSON).
-Responses carry `text_output` (or `output_ids`): one per token with `stream` true, else one in all.
-Continuous batching: `execute` checks each request (a bad one gets one error) and hands it to one scheduler
-thread, which prefills each new stream alone and then advances every stream in flight by one token per ONNX
-Runtime call, the pasts stacked (constant-size states concatenated, KV caches left-padded with mask 0). A
-cancelled request (checked every step) or one older than `stream_timeout_s` ends and frees its state.
-No `from __future__ import annotations`: dataclasses would look this module up in sys.modules.
+Requests: the TensorRT-LLM ensemble's fields (`text_input` or the token ids, `max_tokens`, `beam_width`, `temperature`,
+`top_k`, `top_p`, `random_seed`, `end_id`, `stream`) or vLLM's `sampling_parameters` (JSON). Responses: `text_output`
+(or `output_ids`), one per token with `stream` true, else one in all. Continuous batching: `execute` checks each request (a bad one gets one error) and hands it to one scheduler thread,
+which prefills each new stream alone and then advances every stream in flight by one token per ONNX Runtime call,
+the pasts stacked (constant-size states concatenated, KV caches left-padded with mask 0). A cancelled request
+(checked every step) or one older than `stream_timeout_s` ends and frees its state. No `from __future__ import
+annotations` here: dataclasses would look this module up in sys.modules.
 """
 
 import ctypes
@@ -330,7 +329,7 @@ class TritonPythonModel:
         self.eos, self.bos = number("eos_token_id"), number("bos_token_id")
         self.tokenizer = None
         tokenizer_file = os.path.join(version_dir, "tokenizer.json")
-        if os.path.isfile(tokenizer_file):
+        if os.path.isfile(tokenizer_file) and params.get("string_fields", "1") == "1":  # "0": ids in and out
             from tokenizers import Tokenizer
 
             self.tokenizer = Tokenizer.from_file(tokenizer_file)
@@ -348,7 +347,8 @@ class TritonPythonModel:
             return list(self.tokenizer.encode(text).ids), True
         if ids is None:
             raise RequestError(f"send text_input (a string) or {self.ids_field} (token ids)" if self.tokenizer else
-                               f"send {self.ids_field} (a list of token ids); this model has no tokenizer")
+                               f"send {self.ids_field} (a list of token ids): this server takes token ids (no "
+                               f"tokenizer, or string fields off: see the serve start-up note)")
         return [int(t) for t in ids], False
 
     def _sampling(self, request) -> Sampling:

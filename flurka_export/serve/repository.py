@@ -127,8 +127,9 @@ def _fill_version(version_dir: Path, model: Path, external: list[str], link: boo
 def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, name: str, *,
                             version: int | None = None, overwrite: bool = False, max_batch: int = 8,
                             max_queue_delay_us: int = 2000, instances: int = 1, threads: int = 0,
-                            link_model: bool = False) -> Path:
-    """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory."""
+                            link_model: bool = False, string_fields: bool = True) -> Path:
+    """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory.
+    `string_fields` False: a generating model's repository declares no string field (see generate_repository)."""
     model, repo = Path(model), Path(repo)
     _check(model, name, max_batch, instances, threads, max_queue_delay_us)
     exported = ExportedModel.read(model)  # read once: I/O, metadata, external data
@@ -142,7 +143,8 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
     if facts.generation:  # token by token: a decoupled model behind the generate endpoints
         from .generate_repository import generate_config_pbtxt, generate_model_source
 
-        text = generate_config_pbtxt(name, facts, max_streams=max_batch, instances=instances, threads=threads)
+        text = generate_config_pbtxt(name, facts, max_streams=max_batch, instances=instances, threads=threads,
+                                     string_fields=string_fields)
         files = {"model.py": generate_model_source(), **({"tokenizer.json": facts.tokenizer} if facts.tokenizer else {})}
     else:
         text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,

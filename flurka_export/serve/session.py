@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..utils import temporary_directory
 from .distribution import find_distribution
+from .generate_repository import stub_handles_strings
 from .process import Endpoints, TritonServer, resolve_ports
 from .repository import ModelFacts, model_facts, write_python_repository
 
@@ -53,7 +54,7 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
             repo = workspace / "models"
             write_python_repository(onnx_path, repo, options.name, version=1, max_batch=options.max_batch,
                                     max_queue_delay_us=options.max_queue_delay_us, instances=options.instances,
-                                    threads=options.threads, link_model=True)
+                                    threads=options.threads, link_model=True, string_fields=stub_handles_strings())
             server = TritonServer(dist, repo, workspace, endpoints)
             server.start()
             server.wait_ready(options.startup_timeout_s)

@@ -163,7 +163,7 @@ BAD = [
     (dict(input_ids=np.array([1], np.int32), beam_width=np.int32(2)), "beam_width=2 is not served"),
     (dict(input_ids=np.array([1], np.int32), sampling_parameters="{x"), "sampling_parameters is not valid JSON"),
     (dict(input_ids=np.array([1], np.int32), sampling_parameters='{"n": 2}'), "does not take"),
-    (dict(text_input="hello"), "this model has no tokenizer"),
+    (dict(text_input="hello"), "no tokenizer: send input_ids"),
     (dict(), "send input_ids"),
 ]
 
@@ -205,3 +205,14 @@ def test_deploy_python_backend_writes_the_decoupled_repository(kernel_lm, tmp_pa
     config = (tmp_path / "repo" / "lm" / "config.pbtxt").read_text()
     assert "decoupled: true" in config and "max_batch_size: 0" in config and '"text_input"' in config
     assert (tmp_path / "repo" / "lm" / "1" / "model.py").read_text() == generate_model_source()
+
+
+def test_without_string_fields_no_string_is_declared(kernel_lm):
+    from flurka_export.serve.repository import model_facts
+
+    on = generate_config_pbtxt("m", model_facts(kernel_lm), max_streams=2, instances=1, threads=1)
+    off = generate_config_pbtxt("m", model_facts(kernel_lm), max_streams=2, instances=1, threads=1,
+                                string_fields=False)
+    assert on.count("TYPE_STRING") == 3 and "text_output" in on
+    assert "TYPE_STRING" not in off and "text_input" not in off and "sampling_parameters" not in off
+    assert 'key: "string_fields"\n  value: { string_value: "0" }' in off
