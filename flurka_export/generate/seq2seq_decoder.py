@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import FlurkaConfig
+from .decoders import TorchDecoder
 
 
 def right_aligned(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -19,16 +19,11 @@ def right_aligned(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
             np.ascontiguousarray(np.take_along_axis(mask, order, 1), dtype=np.int64))
 
 
-class Seq2SeqTorchDecoder:
-    runtime = "torch"
-
+class Seq2SeqTorchDecoder(TorchDecoder):
     def __init__(self, model: Any, decoder_start_token_id: int) -> None:
-        self.model = model.eval()
-        self.config: FlurkaConfig = model.config
+        super().__init__(model)
         self.start = int(decoder_start_token_id)
-        self.past: Any = None
         self.cross: Any = None
-        self.mask: Any = None
 
     def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
         src, tgt = self.config.max_seq_len, self.model.dec_config.max_seq_len
@@ -57,16 +52,9 @@ class Seq2SeqTorchDecoder:
         self.mask = torch.ones(ids.shape[0], 1, dtype=torch.int64)
         return self._run(torch.full((ids.shape[0], 1), self.start, dtype=torch.int64))
 
-    def step(self, tokens: np.ndarray) -> np.ndarray:
-        import torch
-
-        self.mask = torch.cat([self.mask, torch.ones(self.mask.shape[0], 1, dtype=torch.int64)], dim=1)
-        return self._run(torch.from_numpy(np.asarray(tokens, dtype=np.int64)[:, None]))
-
     def reorder(self, rows: np.ndarray) -> None:
         import torch
 
+        super().reorder(rows)  # the decoder's self-attention past and mask
         idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
-        self.past = [tuple(t.index_select(0, idx) for t in layer) for layer in self.past]
         self.cross = [tuple(t.index_select(0, idx) for t in layer) for layer in self.cross]
-        self.mask = self.mask.index_select(0, idx)

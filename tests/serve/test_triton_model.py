@@ -17,27 +17,7 @@ from tests.serve.conftest import text_request
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
 from google.protobuf import json_format, text_format  # noqa: E402
 
-
-class FakeTensor:
-    def __init__(self, name, array):
-        self.name, self.array = name, array
-
-    def __dlpack__(self, *args, **kwargs):
-        return self.array.__dlpack__(*args, **kwargs)
-
-    def __dlpack_device__(self):
-        return self.array.__dlpack_device__()
-
-    @staticmethod
-    def from_dlpack(name, capsule):
-        holder = types.SimpleNamespace(__dlpack__=lambda *a, **k: capsule, __dlpack_device__=lambda: (1, 0))
-        return FakeTensor(name, np.from_dlpack(holder))
-
-
-class FakeResponse:
-    def __init__(self, output_tensors=(), error=None):
-        self.outputs = {t.name: t.array for t in output_tensors}
-        self.error = error
+from tests.serve.fake_triton import FakeResponse, FakeTensor  # noqa: E402
 
 
 class FakeRequest:
