@@ -23,6 +23,7 @@ SMOKE = {
                    "ORT speedup vs softmax"),
     "optimize_variants.py": (["--smoke", "--threads", "1"], "vs fp32"),
     "serve_cpu.py": (["--smoke", "--threads", "1"], "Triton serve, 2 clients x batch 1"),
+    "serve_generate_cpu.py": (["--smoke", "--threads", "1"], "Triton generate_stream, 2 streams"),
     "causal_linear_attention.py": (["--prefill", "16", "--heads", "2", "--head-dim", "8", "--threads", "1"],
                                    "decode step"),
     "decode_cpu.py": (["--smoke", "--threads", "1"], "kernel-elu per-token time flat"),
@@ -48,7 +49,7 @@ def test_gpu_benchmark_imports_and_helps(script):  # the CPU scripts' runs below
 
 @pytest.mark.parametrize("script", sorted(s for s, v in SMOKE.items() if v is not None))
 def test_benchmark_runs_with_smallest_settings(script):
-    if script == "serve_cpu.py":
+    if script in ("serve_cpu.py", "serve_generate_cpu.py"):
         from flurka_export.serve.distribution import ServerNotFound, find_distribution
 
         pytest.importorskip("tritonclient.grpc", reason="pip install 'flurka-export[serve]'")
