@@ -16,6 +16,12 @@ def run(args: argparse.Namespace) -> int:
     path = export_onnx(args.checkpoint, args.output, opset=args.opset, dtype=args.dtype,
                        attention_op=args.attention_op, max_seq_len=args.max_seq_len,
                        linear_attention=args.linear_attention, overwrite=args.overwrite)
+    if path.is_dir():  # a family exported as several files (seq2seq: optimum's layout)
+        for f in sorted(path.glob("*.onnx")):
+            info = inspect_model(f)
+            print(f"exported {args.checkpoint} -> {f} ({args.dtype}, opset {info['opsets'].get('ai.onnx', args.opset)}, "
+                  f"{info['size_bytes'] / 1e6:.2f} MB)")
+        return 0
     info = inspect_model(path)
     print(f"exported {args.checkpoint} -> {path} ({len(info['flurka_nodes'])} FlurkaAttention nodes, "
           f"{args.dtype}, opset {info['opsets'].get('ai.onnx', args.opset)}, {info['size_bytes'] / 1e6:.2f} MB)")
@@ -53,7 +59,7 @@ def _export_quantized(args: argparse.Namespace) -> int:
 def register(sub: object) -> None:
     p = add_command(sub, "export", run, "PyTorch checkpoint to ONNX")
     p.add_argument("checkpoint", help="checkpoint directory (config.json + model.safetensors)")
-    add_output(p, "ONNX file to write")
+    add_output(p, "ONNX file to write (seq2seq: a directory)")
     p.add_argument("--opset", type=int, default=20, help="standard ONNX opset (18 and newer; default 20)")
     p.add_argument("--dtype", default="fp32", choices=DTYPE_NAMES, help="fp32, fp16 or bf16 (default fp32)")
     p.add_argument("--attention-op", default="custom", choices=("custom", "decomposed"),

@@ -29,14 +29,14 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _decoder(source: Any, runtime: str) -> Any:
-    from ..generate import OrtDecoder, torch_decoder
+    from ..generate import ort_decoder, torch_decoder
 
     if runtime == "ort":
         if source.is_onnx:
-            return OrtDecoder(source.path, source.config)
+            return ort_decoder(source.path, source.config, source.generation)
         return _exported_decoder(source)
     if source.is_onnx:
-        raise ValueError(f"{source.path} is an ONNX file; --runtime torch needs the checkpoint directory")
+        raise ValueError(f"{source.path} is an ONNX export; --runtime torch needs the checkpoint directory")
     from ..models import load_pretrained
 
     return torch_decoder(load_pretrained(source.path), source.generation)
@@ -49,12 +49,12 @@ def _exported_decoder(source: Any) -> Any:
     from pathlib import Path
 
     from ..export import export_onnx
-    from ..generate import OrtDecoder
+    from ..generate import ort_decoder
 
     tmp = tempfile.TemporaryDirectory(prefix="flurka-generate-")
     atexit.register(tmp.cleanup)
     path = export_onnx(source.path, Path(tmp.name) / "model.onnx")
-    return OrtDecoder(path, source.config)
+    return ort_decoder(path, source.config, source.generation)
 
 
 def _prompts(args: argparse.Namespace, tokenizer: Any) -> list[list[int]]:

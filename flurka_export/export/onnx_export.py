@@ -3,6 +3,7 @@ or the same math in standard ops (decomposed mode)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -19,8 +20,9 @@ from ..ops.onnx_bodies import attach_function_bodies
 from ..ops.schema import OP_DOMAIN, OP_NAME
 from ..passes.causal_core import LINEAR_ATTENTION, lower_causal_core
 from ..passes.max_seq_len_guard import add_max_seq_len_guard
-from ..utils import check_output_file
+from ..utils import check_output_dir, check_output_file
 from ..version import __version__
+from .parts import export_parts
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_OPSET = 18
@@ -37,6 +39,15 @@ def _as_model(model_or_dir: nn.Module | str | os.PathLike) -> nn.Module:
             raise ExportError("the model has no FlurkaConfig in .config; build it with flurka_export.models.build_model")
         return model_or_dir
     return load_pretrained(model_or_dir)
+
+
+def _config_of(source: nn.Module | str | os.PathLike) -> FlurkaConfig:
+    """The config, read before the weights (the output path is checked first)."""
+    if isinstance(source, nn.Module):
+        return _as_model(source).config
+    from ..models import load_config
+
+    return load_config(source)
 
 
 def example_inputs(config: FlurkaConfig, batch: int = 2, seq_len: int | None = None,
@@ -118,9 +129,13 @@ def export_onnx(
     Batch and sequence length are dynamic, the sequence up to `max_seq_len` (default N_max).
     """
     _check_options(opset, dtype, attention_op, max_seq_len, linear_attention)
-    path = check_output_file(path, overwrite=overwrite, what="ONNX file")
+    config = _config_of(model_or_checkpoint_dir)
+    if not config.spec.export_parts(config):
+        path = check_output_file(path, overwrite=overwrite, what="ONNX file")
+    else:  # a directory of files (optimum's layout)
+        path = check_output_dir(path, overwrite=overwrite, writes=[f for _, f in config.spec.export_parts(config)],
+                                what="output directory")
     model = _as_model(model_or_checkpoint_dir)
-    config: FlurkaConfig = model.config
     n_max = _check_max_seq_len(config, max_seq_len)
     torch_dtype = DTYPES[dtype]
     model = model.eval()
@@ -129,31 +144,48 @@ def export_onnx(
 
         model = copy.deepcopy(model).to(torch_dtype)
     spec = config.spec
-    module, inputs = spec.export_module(model), example_inputs(config, dtype=torch_dtype)
+    trace = functools.partial(export_graph, model_or_checkpoint_dir, config, opset=opset, dtype=dtype,
+                              attention_op=attention_op, max_seq_len=n_max, linear_attention=linear_attention,
+                              check=check)
+    if spec.export_parts(config):
+        return export_parts(model, path, trace, torch_dtype, n_max, external_data=external_data, overwrite=overwrite)
+    part = {"module": spec.export_module(model), "kwargs": example_inputs(config, dtype=torch_dtype),
+            "input_names": spec.input_names(config), "output_names": spec.output_names(config),
+            "dynamic_shapes": spec.dynamic_shapes(config, n_max),
+            "guards": dict.fromkeys(spec.sequence_inputs(config), n_max)}
+    onnx_model = trace(part)
+    save_model(onnx_model, path, external_data, overwrite=overwrite)
+    return path
+
+
+def export_graph(source: object, config: FlurkaConfig, part: dict, *, opset: int, dtype: str, attention_op: str,
+                 max_seq_len: int, linear_attention: str, check: bool) -> onnx.ModelProto:
+    """Trace one module (`part`: module, kwargs, names, dynamic shapes, guards) and finish its graph: function
+    bodies, the causal core lowered, the family's touch-ups, length guards, metadata, the checker."""
     with export_mode(attention_op), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         program = torch.onnx.export(
-            module, (), kwargs=inputs, dynamo=True, opset_version=opset,
-            input_names=spec.input_names(config), output_names=spec.output_names(config),
-            dynamic_shapes=spec.dynamic_shapes(config, n_max), optimize=True, verbose=False,
+            part["module"], (), kwargs=part["kwargs"], dynamo=True, opset_version=opset,
+            input_names=part["input_names"], output_names=part["output_names"],
+            dynamic_shapes=part["dynamic_shapes"], optimize=True, verbose=False,
         )
     onnx_model = program.model_proto
     _name_flurka_nodes(onnx_model)
     attach_function_bodies(onnx_model, opset)
     onnx_model, _ = lower_causal_core(onnx_model, linear_attention)
-    spec.finish_export(config, onnx_model)
-    onnx_model, _ = add_max_seq_len_guard(onnx_model, n_max, spec.sequence_inputs(config))
+    config.spec.finish_export(config, onnx_model)
+    for name, limit in part["guards"].items():
+        onnx_model, _ = add_max_seq_len_guard(onnx_model, limit, [name])
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__
     meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
-            META_MAX_SEQ_LEN: str(n_max), **_generation_metadata(model_or_checkpoint_dir)}
+            META_MAX_SEQ_LEN: str(max_seq_len), **_generation_metadata(source)}
     onnx.helper.set_model_props(onnx_model, meta)
     if check:
         _check(onnx_model, opset)
-    save_model(onnx_model, path, external_data, overwrite=overwrite)
-    return path
+    return onnx_model
 
 
 def _generation_metadata(source: object) -> dict[str, str]:

@@ -19,7 +19,19 @@ def torch_decoder(model: Any, gen: GenerationConfig = GenerationConfig()) -> Dec
     return TorchDecoder(model)
 
 
+def ort_decoder(path: Any, config: Any, gen: GenerationConfig = GenerationConfig()) -> Decoder:
+    """The ONNX Runtime decoder of an export: a directory (seq2seq: encoder and decoder files) or one file."""
+    from pathlib import Path
+
+    from .seq2seq_decoder import OrtSeq2SeqDecoder
+
+    if Path(path).is_dir():
+        return OrtSeq2SeqDecoder(path, config, gen.decoder_start)
+    return OrtDecoder(path, config)
+
+
 __all__ = [
     "GENERATION_CONFIG_NAME", "BeamOptions", "beam_search", "Decoder", "GenerationConfig", "GenerationError", "OrtDecoder", "SamplingOptions",
-    "Step", "Timing", "TorchDecoder", "generate", "generate_steps", "torch_decoder",
+    "Step", "Timing", "TorchDecoder", "generate", "generate_steps", "ort_decoder",
+    "torch_decoder",
 ]

@@ -1,5 +1,5 @@
 """Where `generate` gets a model: a checkpoint directory (PyTorch, or ONNX Runtime after an export to a
-temporary file) or an exported .onnx (ONNX Runtime), with its config, special tokens and tokenizer."""
+temporary file) or an export, one .onnx or a directory of them (ONNX Runtime), with its config, special tokens and tokenizer."""
 
 from __future__ import annotations
 
@@ -26,18 +26,20 @@ class ModelSource:
 
 
 def open_source(path: str | os.PathLike) -> ModelSource:
-    """Read what generation needs from a checkpoint directory or an exported .onnx; refuse a model that
+    """Read what generation needs from a checkpoint directory, an exported .onnx or an exported directory
+    (seq2seq: its files carry the same metadata); refuse a model that
     does not generate in one line."""
     from ..models import load_config
     from ..models.exported import ExportedModel
     from ..onnx_io import META_GENERATION, META_TOKENIZER
 
     path = Path(path)
-    if path.is_dir():
+    exported_dir = path.is_dir() and not (path / "config.json").is_file() and any(path.glob("*.onnx"))
+    if path.is_dir() and not exported_dir:
         config = load_config(path)
         source = ModelSource(path, config, GenerationConfig.read(path), read_tokenizer_text(path), False)
     else:
-        exported = ExportedModel.read(path)
+        exported = ExportedModel.read(min(path.glob("*.onnx")) if exported_dir else path)
         config = exported.require_config("generate needs the model's config")
         meta = exported.metadata
         gen = json.loads(meta[META_GENERATION]) if META_GENERATION in meta else {}

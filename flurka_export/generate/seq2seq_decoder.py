@@ -4,10 +4,13 @@ token per row; `reorder` moves the self-attention past, the cross states and the
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..models import FlurkaConfig, seq2seq_io
 from .decoders import TorchDecoder
 
 
@@ -19,6 +22,16 @@ def right_aligned(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
             np.ascontiguousarray(np.take_along_axis(mask, order, 1), dtype=np.int64))
 
 
+def seq2seq_length_error(config: FlurkaConfig, prompt_len: int, max_new_tokens: int) -> str | None:
+    src, tgt = config.max_seq_len, seq2seq_io.decoder_config(config).max_seq_len
+    if prompt_len > src:
+        return f"{prompt_len} source tokens > max_seq_len={src}, the encoder's limit"
+    if max_new_tokens + 1 > tgt:  # the decoder_start token takes a position too
+        return (f"max_new_tokens={max_new_tokens} + the start token > max_target_len={tgt}, the decoder's "
+                f"positions (use at most --max-new-tokens {tgt - 1})")
+    return None
+
+
 class Seq2SeqTorchDecoder(TorchDecoder):
     def __init__(self, model: Any, decoder_start_token_id: int) -> None:
         super().__init__(model)
@@ -26,13 +39,7 @@ class Seq2SeqTorchDecoder(TorchDecoder):
         self.cross: Any = None
 
     def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
-        src, tgt = self.config.max_seq_len, self.model.dec_config.max_seq_len
-        if prompt_len > src:
-            return f"{prompt_len} source tokens > max_seq_len={src}, the encoder's limit"
-        if max_new_tokens + 1 > tgt:  # the decoder_start token takes a position too
-            return (f"max_new_tokens={max_new_tokens} + the start token > max_target_len={tgt}, the decoder's "
-                    f"positions (use at most --max-new-tokens {tgt - 1})")
-        return None
+        return seq2seq_length_error(self.config, prompt_len, max_new_tokens)
 
     def _run(self, tokens: Any) -> np.ndarray:
         import torch
@@ -58,3 +65,54 @@ class Seq2SeqTorchDecoder(TorchDecoder):
         super().reorder(rows)  # the decoder's self-attention past and mask
         idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
         self.cross = [tuple(t.index_select(0, idx) for t in layer) for layer in self.cross]
+
+
+class OrtSeq2SeqDecoder:
+    """ONNX Runtime over an exported seq2seq directory: the encoder and the first decoder step in `prefill` (the
+    cross states come back as present.{i}.encoder.*), decoder_with_past_model.onnx for every `step`."""
+
+    runtime = "ort"
+
+    def __init__(self, directory: str | os.PathLike, config: FlurkaConfig, decoder_start_token_id: int,
+                 providers: list[str] | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        run_on = providers or ["CPUExecutionProvider"]
+        self.sessions = {f: ort.InferenceSession(str(Path(directory) / f), opts, providers=run_on)
+                         for f in (seq2seq_io.ENCODER_FILE, seq2seq_io.DECODER_FILE, seq2seq_io.DECODER_WITH_PAST_FILE)}
+        self.config, self.start = config, int(decoder_start_token_id)
+        self.past: dict[str, np.ndarray] = {}
+        self.mask = np.zeros((0, 0), np.int64)
+
+    def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
+        return seq2seq_length_error(self.config, prompt_len, max_new_tokens)
+
+    def _run(self, file_name: str, feed: dict[str, np.ndarray]) -> np.ndarray:
+        session = self.sessions[file_name]
+        names = [o.name for o in session.get_outputs()]
+        out = dict(zip(names, session.run(None, feed), strict=True))
+        self.past = seq2seq_io.next_past(out, self.past)
+        return out[seq2seq_io.LOGITS][:, -1].astype(np.float32)
+
+    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        ids, mask = right_aligned(input_ids, attention_mask)
+        enc = self.sessions[seq2seq_io.ENCODER_FILE].run(None, {seq2seq_io.INPUT_IDS: ids,
+                                                                 seq2seq_io.ATTENTION_MASK: mask})[0]
+        self.past, self.mask = {}, np.ones((ids.shape[0], 1), np.int64)
+        start = np.full((ids.shape[0], 1), self.start, np.int64)
+        return self._run(seq2seq_io.DECODER_FILE, {seq2seq_io.INPUT_IDS: start, seq2seq_io.ENC_STATES: enc,
+                                                   seq2seq_io.ENC_MASK: mask, seq2seq_io.DEC_MASK: self.mask})
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        self.mask = np.concatenate([self.mask, np.ones((self.mask.shape[0], 1), np.int64)], axis=1)
+        ids = np.asarray(tokens, dtype=np.int64)[:, None]
+        return self._run(seq2seq_io.DECODER_WITH_PAST_FILE,
+                         {seq2seq_io.INPUT_IDS: ids, seq2seq_io.DEC_MASK: self.mask, **self.past})
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Beams carry their self-attention states and their cross states."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.past = {k: np.ascontiguousarray(v[rows]) for k, v in self.past.items()}
+        self.mask = self.mask[rows]

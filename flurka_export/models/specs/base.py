@@ -223,6 +223,14 @@ class FamilySpec(abc.ABC):
         """The keyword arguments of `export_module(model)` for feeds named as the ONNX inputs."""
         return feeds
 
+    def export_parts(self, config: FlurkaConfig) -> tuple[tuple[str, str], ...]:
+        """(part, file name) of a family exported as a directory of ONNX files (optimum's layout); () for one."""
+        return ()
+
+    def export_part(self, model: nn.Module, part: str, dtype: Any, max_seq_len: int) -> dict[str, Any]:
+        """One part's module, kwargs, input_names, output_names, dynamic_shapes and guards ({input: limit})."""
+        raise NotImplementedError(f"the {self.family} family exports one file")
+
     def finish_export(self, config: FlurkaConfig, model: Any) -> None:
         """Touch up the exported onnx.ModelProto in place (e.g. name the dims torch.export left as s<number>)."""
         return None

@@ -2,8 +2,9 @@
 sequence]; the decoder generates the target token by token from a decoder_start token.
 
 In PyTorch the family trains (teacher forcing), verifies its three decoding forms against each other and
-generates (greedy, sampling, beam) with cross states computed once per source. Its ONNX export (encoder_model.onnx
-and decoder_model.onnx with past and cross states, optimum's seq2seq layout) is not built yet: `export` says so.
+generates (greedy, sampling, beam) with cross states computed once per source. `export` writes a directory in
+optimum's non-merged seq2seq layout (models/seq2seq_io.py): encoder_model.onnx, decoder_model.onnx (the first step,
+which computes the cross states from the source) and decoder_with_past_model.onnx (every later step).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import seq2seq_io
 from ..seq2seq import FlurkaForSeq2SeqLM
 from .base import BATCH, SEQUENCE, FamilySpec, Feed, Head, IOTensor, Shape
 
@@ -21,8 +23,10 @@ if TYPE_CHECKING:
     from ..config import FlurkaConfig
 
 TOKENS = (BATCH, SEQUENCE)
-NOT_EXPORTED = ("exporting a seq2seq model (encoder_model.onnx + decoder_model.onnx with past and cross states) is "
-                "not built yet; it trains, verifies its decoding forms and generates in PyTorch")
+NOT_EXPORTED = ("a seq2seq model exports to a directory of ONNX files (encoder_model.onnx, decoder_model.onnx, "
+                "decoder_with_past_model.onnx), not one module; its TensorRT and Triton paths are not built yet")
+PARTS = (("encoder", seq2seq_io.ENCODER_FILE), ("decoder", seq2seq_io.DECODER_FILE),
+         ("decoder_with_past", seq2seq_io.DECODER_WITH_PAST_FILE))
 
 
 class Seq2SeqSpec(FamilySpec):
@@ -49,6 +53,19 @@ class Seq2SeqSpec(FamilySpec):
 
     def export_module(self, model: nn.Module) -> nn.Module:
         raise ValueError(NOT_EXPORTED)
+
+    def export_parts(self, config: FlurkaConfig) -> tuple[tuple[str, str], ...]:
+        return PARTS
+
+    def export_part(self, model: nn.Module, part: str, dtype: Any, max_seq_len: int) -> dict[str, Any]:
+        config = model.config
+        names = seq2seq_io.io_names(config, part)
+        target = seq2seq_io.decoder_config(config).max_seq_len
+        guards = {"encoder": {"input_ids": max_seq_len}, "decoder": {seq2seq_io.ENC_MASK: max_seq_len, seq2seq_io.DEC_MASK: target},
+                  "decoder_with_past": {seq2seq_io.DEC_MASK: target}}[part]
+        return {"module": seq2seq_io.export_module(model, part), "kwargs": seq2seq_io.example_inputs(config, part, dtype),
+                "input_names": names[0], "output_names": names[1], "guards": guards,
+                "dynamic_shapes": seq2seq_io.dynamic_shapes(config, part, max_seq_len)}
 
     def make_feed(self, config: FlurkaConfig, shape: Shape, seed: int = 0, float_dtype: str = "float32",
                   pad: bool = True) -> Feed:
