@@ -150,6 +150,10 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
            progress: Any = None) -> VerifyReport:
     opts = options or VerifyOptions()
     wanted, required = _plan(opts)
+    if os.path.isdir(onnx_path):  # an export directory (seq2seq: encoder and decoder files)
+        raise ValueError(f"{onnx_path} is a directory: verify compares one ONNX file against its checkpoint; "
+                         f"checking a seq2seq export directory (encoder, cross states, decoder steps, beams) is not "
+                         f"built yet (generate compares the runtimes' tokens meanwhile)")
     model = load_pretrained(checkpoint)
     config: FlurkaConfig = model.config
     exported = ExportedModel.read(load_onnx(onnx_path))  # weights loaded: the runtimes get this proto

@@ -86,3 +86,12 @@ def test_cli_export_refuses_to_clobber_and_generates(tmp_path, capsys):
     ort_tokens = capsys.readouterr().out.split()
     assert main(["generate", str(ckpt), "--prompt-ids", "5,6,7", "--max-new-tokens", "4"]) == 0
     assert capsys.readouterr().out.split() == ort_tokens and len(ort_tokens) >= 1
+
+
+def test_verify_says_in_one_line_that_a_seq2seq_directory_is_not_checked_yet(tmp_path, capsys):
+    from flurka_export.cli.main import main
+
+    (tmp_path / "out").mkdir()
+    assert main(["verify", str(tmp_path / "ck"), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "not built yet" in err and len(err.strip().splitlines()) == 1
