@@ -27,6 +27,7 @@ SMOKE = {
     "causal_linear_attention.py": (["--prefill", "16", "--heads", "2", "--head-dim", "8", "--threads", "1"],
                                    "decode step"),
     "decode_cpu.py": (["--smoke", "--threads", "1"], "kernel-elu per-token time flat"),
+    "cross_decode_cpu.py": (["--smoke", "--threads", "1"], "flurka-elu: per-token ratio"),
     "kernel_gpu.py": None,
 }
 
