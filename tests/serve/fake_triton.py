@@ -29,3 +29,30 @@ class FakeResponse:
     def __init__(self, output_tensors=(), error=None):
         self.outputs = {t.name: t.array for t in output_tensors}
         self.error = error
+
+
+def load_backend_model(monkeypatch, utils, source: str, config_text: str, onnx_path, tmp_path):
+    """Import serve/<source> as Triton's Python backend would (with `utils` as triton_python_backend_utils) and
+    initialise it on a version directory holding the model, config.pbtxt given as Triton passes it (JSON)."""
+    import importlib.util
+    import json
+    import sys
+
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
+    spec = importlib.util.spec_from_file_location(
+        f"flurka_{source.removesuffix('.py')}", importlib.util.find_spec("flurka_export.serve")
+        .submodule_search_locations[0] + "/" + source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = text_format.Parse(config_text, model_config_pb2.ModelConfig())  # the config Triton would read
+    version = tmp_path / "1"
+    version.mkdir(exist_ok=True)
+    (version / "model.onnx").unlink(missing_ok=True)
+    (version / "model.onnx").symlink_to(onnx_path)
+    model = module.TritonPythonModel()
+    model.initialize({"model_config": json.dumps(json_format.MessageToDict(cfg, preserving_proto_field_name=True)),
+                      "model_repository": str(tmp_path), "model_version": "1"})
+    return model

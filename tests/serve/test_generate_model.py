@@ -2,9 +2,7 @@
 is replaced by a stand-in, the scheduler thread runs as in Triton, and its tokens are held equal to
 flurka_export.generate's on the same ONNX file (greedy over concurrent streams batched together, and sampling)."""
 
-import importlib.util
 import json
-import sys
 import threading
 import types
 
@@ -17,9 +15,8 @@ from flurka_export.serve.generate_repository import generate_config_pbtxt
 from flurka_export.serve.repository import model_facts
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-from google.protobuf import json_format, text_format  # noqa: E402
 
-from tests.serve.fake_triton import FakeResponse, FakeTensor  # noqa: E402
+from tests.serve.fake_triton import FakeResponse, FakeTensor, load_backend_model  # noqa: E402
 
 FINAL = 1
 
@@ -73,22 +70,8 @@ def fake_utils():
 
 
 def load_model(monkeypatch, onnx_path, tmp_path, max_streams=8):
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_utils())
-    spec = importlib.util.spec_from_file_location(
-        "flurka_generate_model_py", importlib.util.find_spec("flurka_export.serve").submodule_search_locations[0]
-        + "/generate_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     text = generate_config_pbtxt("m", model_facts(onnx_path), max_streams=max_streams, instances=1, threads=1)
-    cfg = text_format.Parse(text, model_config_pb2.ModelConfig())  # the config Triton would read
-    version = tmp_path / "1"
-    version.mkdir(exist_ok=True)
-    (version / "model.onnx").unlink(missing_ok=True)
-    (version / "model.onnx").symlink_to(onnx_path)
-    model = module.TritonPythonModel()
-    model.initialize({"model_config": json.dumps(json_format.MessageToDict(cfg, preserving_proto_field_name=True)),
-                      "model_repository": str(tmp_path), "model_version": "1"})
-    return model
+    return load_backend_model(monkeypatch, fake_utils(), "generate_model.py", text, onnx_path, tmp_path)
 
 
 def direct(onnx_path, prompt, options):

@@ -2,9 +2,6 @@
 a small stand-in with the same calls, so batching, padding, grouping by length and per-request errors are
 checked against direct ONNX Runtime runs in milliseconds. The real server runs it in test_server.py."""
 
-import importlib.util
-import json
-import sys
 import types
 
 import numpy as np
@@ -15,9 +12,8 @@ from flurka_export.serve.repository import model_facts, python_config_pbtxt
 from tests.serve.conftest import text_request
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-from google.protobuf import json_format, text_format  # noqa: E402
 
-from tests.serve.fake_triton import FakeResponse, FakeTensor  # noqa: E402
+from tests.serve.fake_triton import FakeResponse, FakeTensor, load_backend_model  # noqa: E402
 
 
 class FakeRequest:
@@ -40,25 +36,12 @@ def fake_utils():
 
 def load_model(monkeypatch, onnx_path, tmp_path):
     """model.py initialised as Triton would: model_config is the JSON of config.pbtxt."""
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_utils())
-    spec = importlib.util.spec_from_file_location(
-        "flurka_model_py", importlib.util.find_spec("flurka_export.serve").submodule_search_locations[0]
-        + "/triton_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     from flurka_export.deploy.triton import onnx_io
 
     inputs, outputs, _ = onnx_io(onnx_path)
     text = python_config_pbtxt("m", inputs, outputs, model_facts(onnx_path), max_batch=8, max_queue_delay_us=100,
                                instances=1, threads=1)
-    cfg = text_format.Parse(text, model_config_pb2.ModelConfig())
-    version = tmp_path / "1"
-    version.mkdir(exist_ok=True)
-    (version / "model.onnx").unlink(missing_ok=True)
-    (version / "model.onnx").symlink_to(onnx_path)
-    model = module.TritonPythonModel()
-    model.initialize({"model_config": json.dumps(json_format.MessageToDict(cfg, preserving_proto_field_name=True)),
-                      "model_repository": str(tmp_path), "model_version": "1"})
+    model = load_backend_model(monkeypatch, fake_utils(), "triton_model.py", text, onnx_path, tmp_path)
     calls = []
     real_run = model.session.run
     model.session.run = lambda names, feeds: calls.append(next(iter(feeds.values())).shape) or real_run(names, feeds)
