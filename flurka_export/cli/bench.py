@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .common import add_command, add_overwrite, add_plugin, non_negative_int, positive_int, str_list
 
@@ -18,13 +19,12 @@ def run(args: argparse.Namespace) -> int:
 
     if spec_of(args.task).generates:  # decoding: per-token latency against context length
         return run_lm(args)
-    from ..bench.plot import load_pyplot, plot_report
-    from ..bench.report import format_table, write_json
+    from ..bench.plot import plot_report
+    from ..bench.report import format_table
     from ..bench.run import run_bench
     from ..bench.settings import BenchSettings
     from ..bench.variants import parse_variants, ratio_lines
     from ..runtimes import runtime_names
-    from ..utils import check_output_file
 
     seq_lens = _seq_lens(args.seq_lens or "512,2048,8192")
     settings = BenchSettings(kinds=str_list(args.kinds) if args.kinds else default_kinds(), seq_lens=seq_lens,
@@ -34,21 +34,34 @@ def run(args: argparse.Namespace) -> int:
                              warmup=args.warmup, threads=args.threads, plugin=args.plugin, subprocess=not args.in_process,
                              variants=parse_variants(str_list(args.variants)))
     settings.validate()
-    # Everything that would fail at the end fails now, before minutes of timing.
+    _check_outputs(args)
+    report = run_bench(settings, progress=not args.no_progress)
+    print(format_table(report, markdown=args.markdown))
+    for line in ratio_lines(report["results"]):
+        print(line)
+    _write_outputs(args, report, plot_report)
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Everything that would fail at the end fails now, before minutes of timing."""
+    from ..bench.plot import load_pyplot
+    from ..utils import check_output_file
+
     if args.json:
         check_output_file(args.json, overwrite=args.overwrite, what="--json file")
     if args.plot:
         check_output_file(args.plot, overwrite=args.overwrite, what="--plot file")
         load_pyplot()
-    report = run_bench(settings, progress=not args.no_progress)
-    print(format_table(report, markdown=args.markdown))
-    for line in ratio_lines(report["results"]):
-        print(line)
+
+
+def _write_outputs(args: argparse.Namespace, report: dict, plot: Any) -> None:
+    from ..bench.report import write_json
+
     if args.json:
         print(f"wrote {write_json(report, args.json)}")
     if args.plot:
-        print(f"wrote {plot_report(report, args.plot)}")
-    return 0
+        print(f"wrote {plot(report, args.plot)}")
 
 
 def _seq_lens(text: str) -> list[int]:
@@ -68,9 +81,6 @@ def run_lm(args: argparse.Namespace) -> int:
     from ..bench.decode import DecodeSettings
     from ..bench.decode_report import format_report, plot_decode
     from ..bench.decode_run import run_decode
-    from ..bench.plot import load_pyplot
-    from ..bench.report import write_json
-    from ..utils import check_output_file
 
     for name, unset in _NOT_FOR_LM.items():
         if getattr(args, name) != unset:
@@ -80,17 +90,10 @@ def run_lm(args: argparse.Namespace) -> int:
                               contexts=_seq_lens(args.seq_lens or "256,1024,4096"), layers=args.layers,
                               hidden=args.hidden, heads=args.heads, iters=args.iters, warmup=args.warmup,
                               threads=args.threads).validate()
-    if args.json:
-        check_output_file(args.json, overwrite=args.overwrite, what="--json file")
-    if args.plot:
-        check_output_file(args.plot, overwrite=args.overwrite, what="--plot file")
-        load_pyplot()
+    _check_outputs(args)
     report = run_decode(settings, progress=not args.no_progress)
     print(format_report(report, markdown=args.markdown))
-    if args.json:
-        print(f"wrote {write_json(report, args.json)}")
-    if args.plot:
-        print(f"wrote {plot_decode(report, args.plot)}")
+    _write_outputs(args, report, plot_decode)
     return 0 if report["gqa_check"] is None or report["gqa_check"]["passed"] else 1
 
 
