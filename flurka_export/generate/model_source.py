@@ -34,6 +34,9 @@ def open_source(path: str | os.PathLike) -> ModelSource:
     from ..onnx_io import META_GENERATION, META_TOKENIZER
 
     path = Path(path)
+    if not path.exists():
+        raise GenerationError(f"{path} does not exist; give a checkpoint directory, an exported .onnx or a seq2seq "
+                              f"export directory")
     exported_dir = path.is_dir() and not (path / "config.json").is_file() and any(path.glob("*.onnx"))
     if path.is_dir() and not exported_dir:
         config = load_config(path)

@@ -100,3 +100,9 @@ def test_bad_beam_flags_are_one_line(lm_files, capsys, args, msg):
         code = e.code
     err = capsys.readouterr().err
     assert code == 1 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_model_is_named(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "nothere"), "--prompt-ids", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "nothere does not exist; give a checkpoint directory" in err and len(err.strip().splitlines()) == 1
