@@ -23,6 +23,7 @@ class TorchRunner(BaseRunner):
                  device: str = "cpu") -> None:
         super().__init__(name=name, prefix="torch-runner")
         self.model = model.float().eval().to(device)
+        self.module = model.config.spec.export_module(self.model)  # what the export traced, called as the graph is
         self.device = device
         self.capture_layers = capture_layers
         self._captured: dict[str, torch.Tensor] = {}
@@ -51,8 +52,8 @@ class TorchRunner(BaseRunner):
         self._captured.clear()
         start = time.perf_counter()
         config = self.model.config
-        with torch.no_grad():  # the module the export traced, called as the ONNX graph is
-            result = config.spec.export_module(self.model)(**config.spec.torch_kwargs(config, feeds))
+        with torch.no_grad():
+            result = self.module(**config.spec.torch_kwargs(config, feeds))
         self.inference_time = time.perf_counter() - start
         named = self.model.config.spec.name_outputs(self.model.config, result)
         out = collections.OrderedDict((k, v.float().cpu().numpy()) for k, v in named.items())
