@@ -5,6 +5,7 @@ token per row; `reorder` moves the self-attention past, the cross states and the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,52 @@ class Seq2SeqTorchDecoder(TorchDecoder):
         self.cross = [tuple(t.index_select(0, idx) for t in layer) for layer in self.cross]
 
 
-class OrtSeq2SeqDecoder:
-    """ONNX Runtime over an exported seq2seq directory: the encoder and the first decoder step in `prefill` (the
-    cross states come back as present.{i}.encoder.*), decoder_with_past_model.onnx for every `step`."""
+PartRun = Callable[[dict[str, np.ndarray], str], dict[str, np.ndarray]]  # (feed, part) -> named outputs
+
+
+class Seq2SeqPartsDecoder:
+    """Decoding over the exported parts of a seq2seq model, whatever runs them: `run(feed, part)` runs part
+    "encoder", "decoder" or "decoder_with_past" (seq2seq_io's files) and returns its outputs by name. The encoder
+    and the first decoder step run in `prefill` (the cross states come back as present.{i}.encoder.*), the
+    decoder with past in every `step`. verify drives PyTorch and ONNX Runtime through this same class."""
+
+    runtime = "parts"
+
+    def __init__(self, run: PartRun, config: FlurkaConfig, decoder_start_token_id: int) -> None:
+        self.run_part, self.config, self.start = run, config, int(decoder_start_token_id)
+        self.past: dict[str, np.ndarray] = {}
+        self.mask = np.zeros((0, 0), np.int64)
+
+    def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
+        return seq2seq_length_error(self.config, prompt_len, max_new_tokens)
+
+    def _run(self, part: str, feed: dict[str, np.ndarray]) -> np.ndarray:
+        out = self.run_part(feed, part)
+        self.past = seq2seq_io.next_past(out, self.past)
+        return np.asarray(out[seq2seq_io.LOGITS])[:, -1].astype(np.float32)
+
+    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        ids, mask = right_aligned(input_ids, attention_mask)
+        enc = self.run_part({seq2seq_io.INPUT_IDS: ids, seq2seq_io.ATTENTION_MASK: mask}, "encoder")
+        self.past, self.mask = {}, np.ones((ids.shape[0], 1), np.int64)
+        start = np.full((ids.shape[0], 1), self.start, np.int64)
+        return self._run("decoder", {seq2seq_io.INPUT_IDS: start, seq2seq_io.ENC_STATES: enc[seq2seq_io.LAST_HIDDEN],
+                                     seq2seq_io.ENC_MASK: mask, seq2seq_io.DEC_MASK: self.mask})
+
+    def step(self, tokens: np.ndarray) -> np.ndarray:
+        self.mask = np.concatenate([self.mask, np.ones((self.mask.shape[0], 1), np.int64)], axis=1)
+        ids = np.asarray(tokens, dtype=np.int64)[:, None]
+        return self._run("decoder_with_past", {seq2seq_io.INPUT_IDS: ids, seq2seq_io.DEC_MASK: self.mask, **self.past})
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Beams carry their self-attention states and their cross states."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.past = {k: np.ascontiguousarray(v[rows]) for k, v in self.past.items()}
+        self.mask = self.mask[rows]
+
+
+class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
+    """ONNX Runtime over an exported seq2seq directory, one session per file."""
 
     runtime = "ort"
 
@@ -80,39 +124,11 @@ class OrtSeq2SeqDecoder:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         run_on = providers or ["CPUExecutionProvider"]
-        self.sessions = {f: ort.InferenceSession(str(Path(directory) / f), opts, providers=run_on)
-                         for f in (seq2seq_io.ENCODER_FILE, seq2seq_io.DECODER_FILE, seq2seq_io.DECODER_WITH_PAST_FILE)}
-        self.config, self.start = config, int(decoder_start_token_id)
-        self.past: dict[str, np.ndarray] = {}
-        self.mask = np.zeros((0, 0), np.int64)
+        self.sessions = {part: ort.InferenceSession(str(Path(directory) / f), opts, providers=run_on)
+                         for part, f in seq2seq_io.PART_FILES.items()}
+        super().__init__(self._session_run, config, decoder_start_token_id)
 
-    def length_error(self, prompt_len: int, max_new_tokens: int) -> str | None:
-        return seq2seq_length_error(self.config, prompt_len, max_new_tokens)
-
-    def _run(self, file_name: str, feed: dict[str, np.ndarray]) -> np.ndarray:
-        session = self.sessions[file_name]
+    def _session_run(self, feed: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
+        session = self.sessions[part]
         names = [o.name for o in session.get_outputs()]
-        out = dict(zip(names, session.run(None, feed), strict=True))
-        self.past = seq2seq_io.next_past(out, self.past)
-        return out[seq2seq_io.LOGITS][:, -1].astype(np.float32)
-
-    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        ids, mask = right_aligned(input_ids, attention_mask)
-        enc = self.sessions[seq2seq_io.ENCODER_FILE].run(None, {seq2seq_io.INPUT_IDS: ids,
-                                                                 seq2seq_io.ATTENTION_MASK: mask})[0]
-        self.past, self.mask = {}, np.ones((ids.shape[0], 1), np.int64)
-        start = np.full((ids.shape[0], 1), self.start, np.int64)
-        return self._run(seq2seq_io.DECODER_FILE, {seq2seq_io.INPUT_IDS: start, seq2seq_io.ENC_STATES: enc,
-                                                   seq2seq_io.ENC_MASK: mask, seq2seq_io.DEC_MASK: self.mask})
-
-    def step(self, tokens: np.ndarray) -> np.ndarray:
-        self.mask = np.concatenate([self.mask, np.ones((self.mask.shape[0], 1), np.int64)], axis=1)
-        ids = np.asarray(tokens, dtype=np.int64)[:, None]
-        return self._run(seq2seq_io.DECODER_WITH_PAST_FILE,
-                         {seq2seq_io.INPUT_IDS: ids, seq2seq_io.DEC_MASK: self.mask, **self.past})
-
-    def reorder(self, rows: np.ndarray) -> None:
-        """Beams carry their self-attention states and their cross states."""
-        rows = np.asarray(rows, dtype=np.int64)
-        self.past = {k: np.ascontiguousarray(v[rows]) for k, v in self.past.items()}
-        self.mask = self.mask[rows]
+        return dict(zip(names, session.run(None, feed), strict=True))

@@ -23,11 +23,13 @@ import torch
 from torch import nn
 
 from .config import FlurkaConfig, feature_map_of, is_low_rank
+from ..ops.feature_maps import phi_dim
 from .lm import empty_past, past_names, past_shape
 from .seq2seq import FlurkaForSeq2SeqLM, cross_kind, decoder_config
 
 ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE = "encoder_model.onnx", "decoder_model.onnx", \
     "decoder_with_past_model.onnx"
+PART_FILES = {"encoder": ENCODER_FILE, "decoder": DECODER_FILE, "decoder_with_past": DECODER_WITH_PAST_FILE}
 INPUT_IDS, ATTENTION_MASK, LAST_HIDDEN = "input_ids", "attention_mask", "last_hidden_state"
 ENC_STATES, ENC_MASK, DEC_MASK, LOGITS = ("encoder_hidden_states", "encoder_attention_mask",
                                           "decoder_attention_mask", "logits")
@@ -50,6 +52,11 @@ def state_names(config: FlurkaConfig, prefix: str, cross: bool = True) -> list[s
         if cross:
             out += [f"{prefix}{i}.encoder.{n}" for n in cross_names(config)]
     return out
+
+
+def is_cross_state(name: str) -> bool:
+    """A present.{i}.encoder.* output (or past_key_values.{i}.encoder.* input): a cross state."""
+    return ".encoder." in name
 
 
 class Seq2SeqEncoder(nn.Module):
@@ -98,9 +105,9 @@ def cross_shape(config: FlurkaConfig, batch: int, src_len: int) -> list[tuple[in
     """Shapes of one layer's cross state tensors."""
     h, d = config.num_heads, config.head_dim
     kind = cross_kind(config)
-    if feature_map_of(kind) is not None:
-        dec = decoder_config(config).replace(attention=f"kernel-{feature_map_of(kind)}")
-        return [past_shape(dec, batch, 0)]
+    fmap = feature_map_of(kind)
+    if fmap is not None:  # S_x with z_x: [B, H, M, d+1] as the causal state, for any map (favor's too)
+        return [(batch, h, phi_dim(fmap, d, config.num_features, nu=config.nu), d + 1)]
     rows = config.low_rank if is_low_rank(kind) else src_len
     kv = [(batch, h, rows, d)] * 2
     return kv if is_low_rank(kind) else [*kv, (batch, 1, 1, src_len)]

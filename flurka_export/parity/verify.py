@@ -28,6 +28,8 @@ from .layer_outputs import with_layer_outputs
 from .report import VerifyReport, format_table, parity_line, verdict_line, write_report
 from .softmax_error import softmax_error
 
+VERIFY_BEAM_STEPS = 8  # new tokens of verify's beam search (export directories)
+
 
 @dataclasses.dataclass
 class VerifyOptions:
@@ -150,12 +152,10 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
            progress: Any = None) -> VerifyReport:
     opts = options or VerifyOptions()
     wanted, required = _plan(opts)
-    if os.path.isdir(onnx_path):  # an export directory (seq2seq: encoder and decoder files)
-        raise ValueError(f"{onnx_path} is a directory: verify compares one ONNX file against its checkpoint; "
-                         f"checking a seq2seq export directory (encoder, cross states, decoder steps, beams) is not "
-                         f"built yet (generate compares the runtimes' tokens meanwhile)")
     model = load_pretrained(checkpoint)
     config: FlurkaConfig = model.config
+    if os.path.isdir(onnx_path):  # an export directory (seq2seq: encoder and decoder files)
+        return _verify_directory(checkpoint, onnx_path, opts, progress, model, wanted, required)
     exported = ExportedModel.read(load_onnx(onnx_path))  # weights loaded: the runtimes get this proto
     _check_matches(config, exported, str(onnx_path))
     s = _settings(opts, config, exported)
@@ -175,6 +175,50 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
         finally:
             for runner in active.values():
                 runner.deactivate()
+    return _report(checkpoint, onnx_path, opts, model, s, cases, ref, results, skipped, wanted, required)
+
+
+def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLike, opts: VerifyOptions,
+                      progress: Any, model: Any, wanted: list[str], required: set[str]) -> VerifyReport:
+    """Every file of the directory against the checkpoint; the family's cases and a beam search per source,
+    each runtime running the parts through one `run(feed, part)` (parity/parts.py)."""
+    from ..generate import GenerationConfig
+    from .parts import RunnerParts, TorchParts, beam_cases, read_parts
+
+    config = model.config
+    if opts.per_layer:
+        raise ValueError("--per-layer hooks the layers of one ONNX file; it is not available for an export "
+                         f"directory such as {directory}")
+    parts = read_parts(directory, config.spec, config)
+    for path, exported in parts.values():
+        _check_matches(config, exported, path)
+    first = next(iter(parts.values()))[1]
+    s = _settings(opts, config, first)
+    cases = config.spec.verify_cases(config, s["shapes"], seed=opts.seed, float_dtype=s["float_dtype"])
+    gen = GenerationConfig.read(checkpoint)
+    cases += beam_cases(cases, config, gen, VERIFY_BEAM_STEPS)
+    skipped: dict[str, str] = {}
+    reference = TorchParts(model, first.max_seq_len or config.max_seq_len)
+    active: dict[str, Any] = {}
+    for name in wanted:
+        try:
+            active[name] = RunnerParts(name, parts, model, s["dtype"], opts.providers)
+        except RuntimeUnavailable as e:
+            skipped[name] = str(e)
+        except Exception as e:  # a runtime that cannot load a file is reported, not fatal
+            skipped[name] = f"could not load the model: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    try:
+        ref, results = run_all(reference, active, cases, progress)
+    finally:
+        for runner in active.values():
+            runner.close()
+    return _report(checkpoint, directory, opts, model, s, cases, ref, results, skipped, wanted, required)
+
+
+def _report(checkpoint: Any, onnx_path: Any, opts: VerifyOptions, model: Any, s: dict[str, Any], cases: list,
+            ref: Any, results: Any, skipped: dict[str, str], wanted: list[str], required: set[str]) -> VerifyReport:
+    """Compare every runtime's steps against the reference and each case's own consistency; the verdict."""
+    config = model.config
     tol = dict(quantized=s["quantized"], atol=s["atol"], rtol=s["rtol"], tolerances_given=s["tolerances_given"])
     rows = compare_results(ref, results, **tol) + consistency_rows(cases, results, **tol)
     order = {name: i for i, name in enumerate(dict.fromkeys(r["output"] for r in rows))}  # model order of tensors

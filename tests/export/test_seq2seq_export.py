@@ -88,10 +88,13 @@ def test_cli_export_refuses_to_clobber_and_generates(tmp_path, capsys):
     assert capsys.readouterr().out.split() == ort_tokens and len(ort_tokens) >= 1
 
 
-def test_verify_says_in_one_line_that_a_seq2seq_directory_is_not_checked_yet(tmp_path, capsys):
+def test_verify_names_a_missing_file_of_the_directory_in_one_line(tmp_path, capsys):
     from flurka_export.cli.main import main
 
+    ckpt = tmp_path / "ck"
+    save_pretrained(s2s(*KINDS[0]), ckpt)
     (tmp_path / "out").mkdir()
-    assert main(["verify", str(tmp_path / "ck"), str(tmp_path / "out")]) == 1
+    assert main(["verify", str(ckpt), str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert "is a directory" in err and "not built yet" in err and len(err.strip().splitlines()) == 1
+    assert "has no encoder_model.onnx" in err and "decoder_with_past_model.onnx" in err
+    assert len(err.strip().splitlines()) == 1

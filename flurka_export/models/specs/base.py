@@ -231,6 +231,10 @@ class FamilySpec(abc.ABC):
         """One part's module, kwargs, input_names, output_names, dynamic_shapes and guards ({input: limit})."""
         raise NotImplementedError(f"the {self.family} family exports one file")
 
+    def part_kwargs(self, config: FlurkaConfig, part: str, feeds: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of `export_part(...)["module"]` for feeds named as that part's ONNX inputs."""
+        return feeds
+
     def finish_export(self, config: FlurkaConfig, model: Any) -> None:
         """Touch up the exported onnx.ModelProto in place (e.g. name the dims torch.export left as s<number>)."""
         return None

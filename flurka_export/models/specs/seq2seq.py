@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import seq2seq_io
 from ..seq2seq import FlurkaForSeq2SeqLM
-from .base import BATCH, SEQUENCE, FamilySpec, Feed, Head, IOTensor, Shape
+from .base import BATCH, SEQUENCE, FamilySpec, Feed, FeedDriver, Head, IOTensor, Outputs, Shape, Step
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 TOKENS = (BATCH, SEQUENCE)
 NOT_EXPORTED = ("a seq2seq model exports to a directory of ONNX files (encoder_model.onnx, decoder_model.onnx, "
                 "decoder_with_past_model.onnx), not one module; its TensorRT and Triton paths are not built yet")
-PARTS = (("encoder", seq2seq_io.ENCODER_FILE), ("decoder", seq2seq_io.DECODER_FILE),
-         ("decoder_with_past", seq2seq_io.DECODER_WITH_PAST_FILE))
+PARTS = tuple(seq2seq_io.PART_FILES.items())
+VERIFY_STEPS = 8  # decoder steps after the first, in every verify case
+FIRST_TOKENS = 3  # decoder tokens of the first step (the start token and two more)
 
 
 class Seq2SeqSpec(FamilySpec):
@@ -79,6 +80,26 @@ class Seq2SeqSpec(FamilySpec):
         return {"input_ids": rng.integers(0, config.vocab_size, (b, n), dtype=np.int64), "attention_mask": mask,
                 "decoder_input_ids": rng.integers(0, config.vocab_size, (b, n), dtype=np.int64)}
 
+    def part_kwargs(self, config: FlurkaConfig, part: str, feeds: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of one part's module: the past_key_values.* feeds as one list, in input order."""
+        names = seq2seq_io.io_names(config, part)[0]
+        past = [feeds[n] for n in names if n.startswith(seq2seq_io.PAST_PREFIX)]
+        kwargs = {n: feeds[n] for n in names if not n.startswith(seq2seq_io.PAST_PREFIX)}
+        return {**kwargs, "past_key_values": past} if past else kwargs
+
+    def verify_cases(self, config: FlurkaConfig, shapes: list[Shape], seed: int = 0,
+                     float_dtype: str = "float32") -> list[FeedDriver]:
+        """Per source shape: the encoder, the first decoder step with its cross states, VERIFY_STEPS steps with
+        past, and one first step over all those tokens (it must equal the steps, in each runtime)."""
+        cases: list[FeedDriver] = []
+        for i, (b, n) in enumerate(shapes):
+            feed = self.make_feed(config, (b, n), seed + i, float_dtype)
+            tokens = np.random.default_rng(seed + 1000 + i).integers(0, config.vocab_size,
+                                                                     (b, FIRST_TOKENS + VERIFY_STEPS))
+            source = {k: feed[k] for k in (seq2seq_io.INPUT_IDS, seq2seq_io.ATTENTION_MASK)}
+            cases.append(DecoderSteps(f"{b}x{n}+{VERIFY_STEPS}", source, tokens.astype(np.int64), FIRST_TOKENS))
+        return cases
+
     def trt_unsupported(self, config: FlurkaConfig) -> str | None:
         return NOT_EXPORTED
 
@@ -87,3 +108,44 @@ class Seq2SeqSpec(FamilySpec):
 
 
 SPEC = Seq2SeqSpec()
+
+
+class DecoderSteps(FeedDriver):
+    """One verify case of an exported seq2seq directory, run by `run(feed, part)`: the encoder over the source,
+    the first decoder step over `first` target tokens (its cross states reported on their own), then one step
+    per remaining token with the runtime's own past, then a first step over every token at once."""
+
+    def __init__(self, label: str, source: Feed, tokens: np.ndarray, first: int) -> None:
+        self.label, self.first_feed, self.tokens, self.first = label, source, tokens, first
+
+    def _first_step(self, run: Any, hidden: np.ndarray, tokens: np.ndarray) -> Outputs:
+        b, t = tokens.shape
+        return run({seq2seq_io.INPUT_IDS: tokens, seq2seq_io.ENC_STATES: hidden,
+                    seq2seq_io.ENC_MASK: self.first_feed[seq2seq_io.ATTENTION_MASK],
+                    seq2seq_io.DEC_MASK: np.ones((b, t), np.int64)}, "decoder")
+
+    def drive(self, run: Any) -> list[Step]:
+        enc = run(self.first_feed, "encoder")
+        hidden = enc[seq2seq_io.LAST_HIDDEN]
+        out = self._first_step(run, hidden, self.tokens[:, :self.first])
+        steps: list[Step] = [("encoder", enc),
+                             ("cross states", {k: v for k, v in out.items() if seq2seq_io.is_cross_state(k)}),
+                             ("decoder", {k: v for k, v in out.items() if not seq2seq_io.is_cross_state(k)})]
+        past = seq2seq_io.next_past(out, {})
+        for t in range(self.first, self.tokens.shape[1]):
+            out = run({seq2seq_io.INPUT_IDS: self.tokens[:, t:t + 1],
+                       seq2seq_io.DEC_MASK: np.ones((self.tokens.shape[0], t + 1), np.int64), **past},
+                      "decoder_with_past")
+            past = seq2seq_io.next_past(out, past)
+            steps.append((f"step {t - self.first + 1}", out))
+        steps.append((f"decoder T+{len(steps) - 3}", self._first_step(run, hidden, self.tokens)))
+        return steps
+
+    def consistency(self, steps: list[Step]) -> list[tuple[str, Outputs, Outputs]]:
+        """The one long first step's logits at the last K+1 positions equal the first step's last and each step's."""
+        logits = seq2seq_io.LOGITS
+        outs = [o[logits] for _, o in steps[2:-1]]
+        stepwise = np.concatenate([outs[0][:, -1:], *outs[1:]], axis=1)
+        whole = steps[-1][1][logits][:, -stepwise.shape[1]:]
+        k = stepwise.shape[1] - 1
+        return [(f"decoder T+{k} vs T + {k} steps", {logits: stepwise}, {logits: whole})]
