@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import FlurkaConfig, feature_map_of, is_low_rank
 from ..ops.feature_maps import phi_dim
+from .config import FlurkaConfig, feature_map_of, is_low_rank
 from .lm import empty_past, past_names, past_shape
 from .seq2seq import FlurkaForSeq2SeqLM, cross_kind, decoder_config
 
