@@ -48,14 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the time budget)")
     p.add_argument("--out", default="runs/mt", help="output directory (checkpoint/, onnx/, results.json)")
     p.add_argument("--smoke", action="store_true", help="tiny model, a slice of the pairs, a few steps")
-    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--vocab-size", type=int, default=4000)
     p.add_argument("--num-layers", type=int, default=3, help="encoder layers and decoder layers")
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--low-rank", type=int, default=None, help="FLuRKA/Linformer rows k (default: --max-len)")
+    p.add_argument("--hidden-size", type=int, default=128)
+    p.add_argument("--num-heads", type=int, default=2)
+    p.add_argument("--low-rank", type=int, default=64, help="FLuRKA/Linformer rows k")
     p.add_argument("--max-len", type=int, default=128, help="source and target positions (longer verses are cut)")
     p.add_argument("--max-tokens", type=int, default=4096, help="padded source + target tokens per batch")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=500, help="validate (held-out perplexity) every N steps")
@@ -71,7 +71,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.smoke:
         for k, v in SMOKE.items():
             setattr(args, k, v)
-    args.low_rank = args.low_rank or args.max_len
     return args
 
 

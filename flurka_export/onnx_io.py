@@ -17,7 +17,7 @@ from .utils import apply_umask, atomic_path, check_output_file
 
 META_CONFIG = "flurka.config"  # FlurkaConfig as JSON
 META_DTYPE = "flurka.dtype"  # fp32, fp16, bf16
-META_ATTENTION_OP = "flurka.attention_op"  # custom, decomposed
+META_ATTENTION_OP = "flurka.attention_op"  # custom, decomposed; none: no FlurkaAttention node in the file
 META_MAX_SEQ_LEN = "flurka.max_seq_len"  # the largest sequence length the file was exported for
 META_GENERATION = "flurka.generation_config"  # generating families: bos/eos/pad token ids as JSON
 META_TOKENIZER = "flurka.tokenizer"  # generating families: the checkpoint's tokenizer.json, when it has one

@@ -180,6 +180,8 @@ def export_graph(source: object, config: FlurkaConfig, part: dict, *, opset: int
     _strip_debug_metadata(onnx_model)
     onnx_model.producer_name = "flurka-export"
     onnx_model.producer_version = __version__
+    if attention_op == "custom" and not any(n.domain == OP_DOMAIN and n.op_type == OP_NAME for n in onnx_model.graph.node):
+        attention_op = "none"  # no layer of this file uses the op (causal LinearAttention, a seq2seq decoder part)
     meta = {META_CONFIG: config_to_json(config), META_DTYPE: dtype, META_ATTENTION_OP: attention_op,
             META_MAX_SEQ_LEN: str(max_seq_len), **_generation_metadata(source)}
     onnx.helper.set_model_props(onnx_model, meta)

@@ -113,22 +113,37 @@ class Seq2SeqPartsDecoder:
 
 
 class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
-    """ONNX Runtime over an exported seq2seq directory, one session per file."""
+    """ONNX Runtime over an exported seq2seq directory: the encoder, then decoder_model_merged.onnx for every
+    decoder call when the directory has it (one session holds the decoder's weights once, as optimum's
+    `use_merged`), else decoder_model.onnx and decoder_with_past_model.onnx. `merged=False` uses the two files."""
 
     runtime = "ort"
 
     def __init__(self, directory: str | os.PathLike, config: FlurkaConfig, decoder_start_token_id: int,
-                 providers: list[str] | None = None) -> None:
+                 providers: list[str] | None = None, merged: bool | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         run_on = providers or ["CPUExecutionProvider"]
+        merged_path = Path(directory) / seq2seq_io.MERGED_FILE
+        if merged is None:
+            merged = merged_path.is_file()
+        files = {"encoder": seq2seq_io.ENCODER_FILE, "merged": seq2seq_io.MERGED_FILE} if merged else \
+            seq2seq_io.PART_FILES
+        self.merged = merged
         self.sessions = {part: ort.InferenceSession(str(Path(directory) / f), opts, providers=run_on)
-                         for part, f in seq2seq_io.PART_FILES.items()}
+                         for part, f in files.items()}
+        self.dtypes = {i.name: ORT_NUMPY[i.type] for s in self.sessions.values() for i in s.get_inputs()}
         super().__init__(self._session_run, config, decoder_start_token_id)
 
     def _session_run(self, feed: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
+        if self.merged and part != "encoder":
+            feed, part = seq2seq_io.merged_feed(self.config, part, feed, self.dtypes), "merged"
         session = self.sessions[part]
         names = [o.name for o in session.get_outputs()]
         return dict(zip(names, session.run(None, feed), strict=True))
+
+
+ORT_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
+             "tensor(bool)": np.bool_, "tensor(bfloat16)": np.float32}

@@ -29,6 +29,7 @@ from .seq2seq import FlurkaForSeq2SeqLM, cross_kind, decoder_config
 
 ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE = "encoder_model.onnx", "decoder_model.onnx", \
     "decoder_with_past_model.onnx"
+MERGED_FILE, USE_CACHE_BRANCH = "decoder_model_merged.onnx", "use_cache_branch"  # optimum's merged decoder
 PART_FILES = {"encoder": ENCODER_FILE, "decoder": DECODER_FILE, "decoder_with_past": DECODER_WITH_PAST_FILE}
 INPUT_IDS, ATTENTION_MASK, LAST_HIDDEN = "input_ids", "attention_mask", "last_hidden_state"
 ENC_STATES, ENC_MASK, DEC_MASK, LOGITS = ("encoder_hidden_states", "encoder_attention_mask",
@@ -111,6 +112,31 @@ def cross_shape(config: FlurkaConfig, batch: int, src_len: int) -> list[tuple[in
     rows = config.low_rank if is_low_rank(kind) else src_len
     kv = [(batch, h, rows, d)] * 2
     return kv if is_low_rank(kind) else [*kv, (batch, 1, 1, src_len)]
+
+
+def state_shapes(config: FlurkaConfig, batch: int) -> list[tuple[int, ...]]:
+    """Shapes of every past_key_values.* input, in `state_names` order, with no past and no source rows (what
+    the merged decoder's first step is given for the past it does not read)."""
+    dec = decoder_config(config)
+    per_layer = [past_shape(dec, batch, 0)] * len(past_names(dec)) + cross_shape(config, batch, 0)
+    return per_layer * dec.num_layers
+
+
+def merged_feed(config: FlurkaConfig, part: str, feed: dict[str, np.ndarray],
+                dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A "decoder" or "decoder_with_past" feed as decoder_model_merged.onnx takes it: `use_cache_branch`, and
+    empty stand-ins for what the branch does not read (the past on the first step, the source later). `dtypes`:
+    the merged file's input dtypes by name."""
+    b = feed[INPUT_IDS].shape[0]
+    full = dict(feed)
+    if part == "decoder":
+        for name, shape in zip(state_names(config, PAST_PREFIX), state_shapes(config, b), strict=True):
+            full[name] = np.zeros(shape, dtypes[name])
+    else:
+        full[ENC_STATES] = np.zeros((b, 0, config.hidden_size), dtypes[ENC_STATES])
+        full[ENC_MASK] = np.zeros((b, 0), np.int64)
+    full[USE_CACHE_BRANCH] = np.array([part != "decoder"])
+    return full
 
 
 def example_inputs(config: FlurkaConfig, which: str, dtype: torch.dtype = torch.float32) -> dict[str, Any]:

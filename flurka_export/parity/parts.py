@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ..generate import BeamOptions, GenerationConfig, beam_search
 from ..generate.seq2seq_decoder import Seq2SeqPartsDecoder, seq2seq_length_error
@@ -83,6 +84,36 @@ class RunnerParts:
         for runner in self.runners.values():
             runner.deactivate()
         self.runners.clear()
+
+
+class MergedParts(RunnerParts):
+    """One runtime over a merged file (decoder_model_merged.onnx): the parts it merges are routed to it, with the
+    branch flag and stand-ins the family's `merged_feed` adds."""
+
+    def __init__(self, name: str, parts: dict[str, tuple[str, ExportedModel]], merged: tuple[str, str, str],
+                 path: str, model: Any, dtype: str, providers: list[str] | None) -> None:
+        self.config, self.routed = model.config, set(merged[1:])
+        exported = ExportedModel.read(load_onnx(path))
+        keep = {p: v for p, v in parts.items() if p not in self.routed}
+        super().__init__(name, {**keep, "merged": (path, exported)}, model, dtype, providers)
+        self.dtypes = {i.name: onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)
+                       for i in exported.proto.graph.input}
+
+    def __call__(self, feed: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
+        if part in self.routed:
+            feed, part = self.config.spec.merged_feed(self.config, part, feed, self.dtypes), "merged"
+        return super().__call__(feed, part)
+
+
+def merged_runners(name: str, directory: str | os.PathLike, parts: dict[str, tuple[str, ExportedModel]], model: Any,
+                   dtype: str, providers: list[str] | None) -> dict[str, RunnerParts]:
+    """`<name> merged` over each merged file the directory has (none when the export predates it)."""
+    out = {}
+    for merged in model.config.spec.merged_parts(model.config):
+        path = Path(directory) / merged[0]
+        if path.is_file():
+            out[f"{name} merged"] = MergedParts(name, parts, merged, str(path), model, dtype, providers)
+    return out
 
 
 class BeamCase(FeedDriver):

@@ -183,7 +183,7 @@ def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLik
     """Every file of the directory against the checkpoint; the family's cases and a beam search per source,
     each runtime running the parts through one `run(feed, part)` (parity/parts.py)."""
     from ..generate import GenerationConfig
-    from .parts import RunnerParts, TorchParts, beam_cases, read_parts
+    from .parts import RunnerParts, TorchParts, beam_cases, merged_runners, read_parts
 
     config = model.config
     if opts.per_layer:
@@ -203,6 +203,7 @@ def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLik
     for name in wanted:
         try:
             active[name] = RunnerParts(name, parts, model, s["dtype"], opts.providers)
+            active.update(merged_runners(name, directory, parts, model, s["dtype"], opts.providers))
         except RuntimeUnavailable as e:
             skipped[name] = str(e)
         except Exception as e:  # a runtime that cannot load a file is reported, not fatal

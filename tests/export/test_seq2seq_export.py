@@ -33,8 +33,8 @@ def test_directory_layout_and_names(exported):
     import onnx
 
     _, out = exported
-    assert sorted(p.name for p in out.iterdir()) == ["decoder_model.onnx", "decoder_with_past_model.onnx",
-                                                    "encoder_model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["decoder_model.onnx", "decoder_model_merged.onnx",
+                                                    "decoder_with_past_model.onnx", "encoder_model.onnx"]
     first = onnx.load(out / "decoder_model.onnx", load_external_data=False)
     later = onnx.load(out / "decoder_with_past_model.onnx", load_external_data=False)
     assert [i.name for i in first.graph.input][:4] == ["input_ids", "encoder_hidden_states",
@@ -44,9 +44,11 @@ def test_directory_layout_and_names(exported):
     assert "encoder_hidden_states" not in later_in and "past_key_values.0.encoder." in " ".join(later_in)
 
 
-def test_greedy_and_beam_tokens_equal_pytorch(exported):
+@pytest.mark.parametrize("merged", [True, False], ids=["merged", "two-files"])
+def test_greedy_and_beam_tokens_equal_pytorch(exported, merged):
     model, out = exported
-    torch_dec, ort_dec = Seq2SeqTorchDecoder(model, 1), OrtSeq2SeqDecoder(out, model.config, 1)
+    torch_dec, ort_dec = Seq2SeqTorchDecoder(model, 1), OrtSeq2SeqDecoder(out, model.config, 1, merged=merged)
+    assert ort_dec.merged is merged and ("merged" in ort_dec.sessions) is merged
     opts = SamplingOptions(max_new_tokens=8, greedy=True)
     assert generate(ort_dec, PROMPTS, opts) == generate(torch_dec, PROMPTS, opts)
     beams = BeamOptions(num_beams=3, max_new_tokens=6)

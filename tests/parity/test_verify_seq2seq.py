@@ -43,7 +43,9 @@ def test_every_part_is_compared_and_passes(flurka):
     assert {("encoder", "last_hidden_state"), ("cross states", "present.0.encoder.state"),
             ("cross states", "present.1.encoder.state"), ("step 1", "logits"), ("beam 3", "beam_tokens")} <= outputs
     assert {r["shape"] for r in report.rows} == {"1x1+8", "3x9+8", "2x24+8", "1x1", "3x9", "2x24"}
-    assert report.summary == "torch vs ort on 3 shapes"
+    assert report.summary == "torch vs ort, ort merged on 3 shapes"
+    for runtime in ("ort", "ort merged"):
+        assert {r["step"] for r in report.rows if r["runtime"] == runtime} == steps
 
 
 @pytest.mark.parametrize("cross,dec", [("linformer", "kernel-elu"), ("kernel-favor", "kernel-elu"),
@@ -92,6 +94,24 @@ def test_a_with_past_file_that_drops_its_state_fails_the_steps(flurka, tmp_path)
     assert not any(step in ("encoder", "cross states", "decoder") for step, _ in bad)
 
 
+def test_a_merged_file_with_its_branches_swapped_fails_only_there(flurka, tmp_path):
+    import shutil
+
+    shutil.copytree(flurka / "out", tmp_path / "bad")
+    path = tmp_path / "bad" / "decoder_model_merged.onnx"
+    model = onnx.load(str(path))
+    branch = next(n for n in model.graph.node if n.op_type == "If")
+    then_b, else_b = (next(a for a in branch.attribute if a.name == k) for k in ("then_branch", "else_branch"))
+    then_g = onnx.GraphProto()
+    then_g.CopyFrom(then_b.g)
+    then_b.g.CopyFrom(else_b.g)
+    else_b.g.CopyFrom(then_g)
+    onnx.save(model, str(path))
+    report = run(flurka, out=str(tmp_path / "bad"))
+    assert not report.passed
+    assert {r["runtime"] for r in report.rows if not r["passed"]} == {"ort merged"}
+
+
 def test_token_ids_are_compared_exactly():
     same = compare_output("beam_tokens", np.array([[3, 4, -1]]), np.array([[3, 4, -1]]), quantized=True, atol=10,
                           rtol=1)
@@ -105,7 +125,6 @@ def test_cli_verify_directory(flurka, capsys):
 
     assert main(["verify", str(flurka / "ck"), str(flurka / "out"), "--shapes", "2x5"]) == 0
     out = capsys.readouterr().out
-    assert out.strip().splitlines()[-1] == "RESULT: PASS (torch vs ort on 1 shape; trt not installed)" or \
-        "RESULT: PASS (torch vs ort on 1 shape" in out
+    assert out.strip().splitlines()[-1].startswith("RESULT: PASS (torch vs ort, ort merged on 1 shape")
     assert main(["verify", str(flurka / "ck"), str(flurka / "out"), "--per-layer"]) == 1
     assert "not available for an export directory" in capsys.readouterr().err

@@ -227,6 +227,15 @@ class FamilySpec(abc.ABC):
         """(part, file name) of a family exported as a directory of ONNX files (optimum's layout); () for one."""
         return ()
 
+    def merged_parts(self, config: FlurkaConfig) -> tuple[tuple[str, str, str], ...]:
+        """(file name, first part, with-past part) of files that merge two parts behind an If (optimum's
+        decoder_model_merged.onnx, passes/merge_decoders.py); () for none."""
+        return ()
+
+    def merged_feed(self, config: FlurkaConfig, part: str, feed: Feed, dtypes: dict[str, Any]) -> Feed:
+        """A feed of `part` as its merged file takes it (the branch flag, stand-ins for what the branch skips)."""
+        raise NotImplementedError(f"the {self.family} family has no merged files")
+
     def export_part(self, model: nn.Module, part: str, dtype: Any, max_seq_len: int) -> dict[str, Any]:
         """One part's module, kwargs, input_names, output_names, dynamic_shapes and guards ({input: limit})."""
         raise NotImplementedError(f"the {self.family} family exports one file")

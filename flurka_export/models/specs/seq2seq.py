@@ -3,8 +3,9 @@ sequence]; the decoder generates the target token by token from a decoder_start 
 
 In PyTorch the family trains (teacher forcing), verifies its three decoding forms against each other and
 generates (greedy, sampling, beam) with cross states computed once per source. `export` writes a directory in
-optimum's non-merged seq2seq layout (models/seq2seq_io.py): encoder_model.onnx, decoder_model.onnx (the first step,
-which computes the cross states from the source) and decoder_with_past_model.onnx (every later step).
+optimum's seq2seq layout (models/seq2seq_io.py): encoder_model.onnx, decoder_model.onnx (the first step, which
+computes the cross states from the source), decoder_with_past_model.onnx (every later step) and
+decoder_model_merged.onnx (both decoders behind an If on `use_cache_branch`, one file for every step).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 TOKENS = (BATCH, SEQUENCE)
 NOT_EXPORTED = ("a seq2seq model exports to a directory of ONNX files (encoder_model.onnx, decoder_model.onnx, "
-                "decoder_with_past_model.onnx), not one module; its TensorRT and Triton paths are not built yet")
+                "decoder_with_past_model.onnx, decoder_model_merged.onnx), not one module; its TensorRT and Triton paths are not built yet")
 PARTS = tuple(seq2seq_io.PART_FILES.items())
 VERIFY_STEPS = 8  # decoder steps after the first, in every verify case
 FIRST_TOKENS = 3  # decoder tokens of the first step (the start token and two more)
@@ -57,6 +58,12 @@ class Seq2SeqSpec(FamilySpec):
 
     def export_parts(self, config: FlurkaConfig) -> tuple[tuple[str, str], ...]:
         return PARTS
+
+    def merged_parts(self, config: FlurkaConfig) -> tuple[tuple[str, str, str], ...]:
+        return ((seq2seq_io.MERGED_FILE, "decoder", "decoder_with_past"),)
+
+    def merged_feed(self, config: FlurkaConfig, part: str, feed: Feed, dtypes: dict[str, Any]) -> Feed:
+        return seq2seq_io.merged_feed(config, part, feed, dtypes)
 
     def export_part(self, model: nn.Module, part: str, dtype: Any, max_seq_len: int) -> dict[str, Any]:
         config = model.config

@@ -1,0 +1,90 @@
+"""What is inside an export directory (seq2seq: optimum's encoder and decoder files): each file's I/O in one line,
+then the state a decoding step carries per layer, with shapes and bytes per sequence."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..models.exported import ExportedModel
+from .inspect import inspect_model
+
+PAST = re.compile(r"past_key_values\.(\d+)\.(.+)")
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
+
+
+def inspect_directory(path: str | os.PathLike) -> dict[str, Any]:
+    """Every .onnx file of the directory (inspect_model), and the per-layer state of the file with the most past
+    inputs; ValueError in one line when the directory holds no ONNX file."""
+    path = Path(path)
+    files = _export_files(path)
+    infos = [inspect_model(f) for f in files]
+    widest = max(infos, key=lambda i: sum(PAST.fullmatch(x["name"]) is not None for x in i["inputs"]))
+    return {"path": str(path), "size_bytes": sum(i["size_bytes"] for i in infos), "files": infos,
+            "state_file": Path(widest["path"]).name, "layers": _layers(widest)}
+
+
+def _export_files(path: Path) -> list[Path]:
+    """The files of the export in this directory, in the family's order (what export wrote: other files are not
+    read); ValueError in one line when no file of the directory is part of an export directory."""
+    for f in sorted(path.glob("*.onnx")):
+        try:
+            exported = ExportedModel.read(f)
+        except ValueError:
+            continue
+        spec = exported.spec
+        if spec is None or not spec.export_parts(exported.config):
+            continue
+        names = [n for _, n in spec.export_parts(exported.config)] + [m[0] for m in spec.merged_parts(exported.config)]
+        return [path / n for n in names if (path / n).is_file()]
+    raise ValueError(f"{path} is a directory with no exported model's files: inspect takes an ONNX file or an "
+                     "export directory (seq2seq: encoder_model.onnx, decoder_model.onnx, ...)")
+
+
+def _layers(info: dict[str, Any]) -> list[dict[str, Any]]:
+    layers: dict[int, list[dict[str, Any]]] = {}
+    for x in info["inputs"]:
+        m = PAST.fullmatch(x["name"])
+        if m:
+            dims = x["shape"][1:]
+            fixed = all(isinstance(d, int) for d in dims)
+            size = DTYPE_BYTES.get(x["dtype"], 4)
+            for d in dims:
+                size *= d if isinstance(d, int) else 1
+            layers.setdefault(int(m.group(1)), []).append(
+                {"name": m.group(2), "dtype": x["dtype"], "shape": x["shape"], "bytes": size, "fixed": fixed})
+    return [{"layer": i, "tensors": layers[i]} for i in sorted(layers)]
+
+
+def format_directory_report(info: dict[str, Any]) -> str:
+    lines = [f"{info['path']}  (export directory, {len(info['files'])} files, {info['size_bytes'] / 1e6:.2f} MB)"]
+    for f in info["files"]:
+        ins = [i["name"] for i in f["inputs"] if not PAST.fullmatch(i["name"])]
+        past = len(f["inputs"]) - len(ins)
+        outs = [o["name"] for o in f["outputs"] if not o["name"].startswith("present.")]
+        present = len(f["outputs"]) - len(outs)
+        lines.append(f"  {Path(f['path']).name} ({f['size_bytes'] / 1e6:.2f} MB, {f['weight_dtype']} weights): "
+                     f"{', '.join(ins)}{f' + {past} past_key_values.*' if past else ''} -> {', '.join(outs)}"
+                     f"{f' + {present} present.*' if present else ''}")
+    if info["layers"]:
+        lines.append(f"  state per layer ({info['state_file']}'s past inputs; per sequence):")
+        fixed = grows = 0
+        for layer in info["layers"]:
+            parts = []
+            for t in layer["tensors"]:
+                how = f"{t['bytes'] / 1024:.1f} KiB" if t["fixed"] else f"{t['bytes'] / 1024:.2f} KiB per token"
+                parts.append(f"{t['name']} {t['dtype']} {t['shape']} {how}")
+                fixed += t["bytes"] if t["fixed"] else 0
+                grows += 0 if t["fixed"] else t["bytes"]
+            lines.append(f"    layer {layer['layer']}: " + "; ".join(parts))
+        total = [f"{fixed / 1024:.1f} KiB per sequence, whatever the source and target length"] if fixed else []
+        total += [f"{grows / 1024:.2f} KiB per token of source or target (K/V)"] if grows else []
+        lines.append("  state between steps: " + " + ".join(total))
+    c = info["files"][0].get("flurka_config")
+    if c:
+        lines.append(f"  model: task={c['task']} attention={c['attention']} cross={c.get('cross_attention')} "
+                     f"decoder={c.get('decoder_attention')} layers={c['num_layers']} hidden={c['hidden_size']} "
+                     f"heads={c['num_heads']} k={c['low_rank']} N_max={c['max_seq_len']}")
+    return "\n".join(lines)
