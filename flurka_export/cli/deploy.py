@@ -12,6 +12,10 @@ def run_triton(args: argparse.Namespace) -> int:
 
     if args.backend == "python":
         return _run_python_backend(args)
+    if Path(args.model).is_dir():
+        raise ValueError(f"{args.model} is a directory: an export directory (seq2seq) is served token by token with "
+                         "--backend python (a decoupled model behind the generate endpoints); onnxruntime and "
+                         "tensorrt_plan take one .onnx or .plan file")
     is_plan = str(args.model).endswith((".plan", ".engine", ".trt"))
     if args.backend and args.backend != ("tensorrt_plan" if is_plan else "onnxruntime"):
         raise ValueError(f"--backend {args.backend} does not run {args.model}: onnxruntime and python take .onnx "
@@ -37,8 +41,9 @@ def _run_python_backend(args: argparse.Namespace) -> int:
                                   overwrite=args.overwrite, max_batch=args.max_batch or 8,
                                   max_queue_delay_us=args.max_queue_delay_us, instances=args.instances,
                                   threads=args.threads or 0)
-    print(f"wrote {out} (model.py, model.onnx) and {out.parent}/config.pbtxt; the server needs numpy and onnxruntime "
-          f"in its Python: tritonserver --model-repository={out.parent.parent}")
+    files = ", ".join(sorted(p.name for p in out.iterdir()))
+    print(f"wrote {out} ({files}) and {out.parent}/config.pbtxt; the server needs numpy and onnxruntime in its "
+          f"Python: tritonserver --model-repository={out.parent.parent}")
     return 0
 
 
@@ -47,7 +52,8 @@ def register(sub: object) -> None:
                             description="Package an exported model for a serving system.")
     targets = deploy.add_subparsers(dest="target", metavar="TARGET", required=True)
     p = add_command(targets, "triton", run_triton, "a Triton model repository for an ONNX model or a TensorRT plan")
-    p.add_argument("model", help="model.onnx, or a TensorRT plan (.plan/.engine)")
+    p.add_argument("model", help="model.onnx, a TensorRT plan (.plan/.engine), or an export directory (seq2seq, with "
+                                 "--backend python)")
     p.add_argument("-o", "--output", required=True, help="model repository directory (created if missing)")
     p.add_argument("--name", required=True, help="model name (the directory inside the repository)")
     p.add_argument("--version", type=positive_int, default=None,

@@ -44,13 +44,19 @@ def _onnx_for(model: Path) -> Iterator[Path]:
     if model.is_file() and model.suffix == ".onnx":
         yield model
         return
+    if model.is_dir() and not (model / "config.json").is_file() and any(model.glob("*.onnx")):
+        yield model  # an export directory (seq2seq): serve/repository.py names its files
+        return
     if not (model.is_dir() and (model / "config.json").is_file()):
-        raise CommandError(f"{model} is neither an ONNX file (.onnx) nor a checkpoint directory (config.json)")
+        raise CommandError(f"{model} is neither an ONNX file (.onnx), an export directory nor a checkpoint directory "
+                           "(config.json)")
     from ..export.onnx_export import export_onnx
+    from ..models import load_config
 
+    config = load_config(model)
     with temporary_directory("flurka-serve-export-") as tmp:
         print(f"exporting {model} to ONNX ...", flush=True)
-        yield export_onnx(model, Path(tmp) / "model.onnx")
+        yield export_onnx(model, Path(tmp) / ("model" if config.spec.export_parts(config) else "model.onnx"))
 
 
 def _banner(served: Served) -> str:
@@ -121,7 +127,8 @@ def register(sub: object) -> None:
                     description="Serve MODEL.onnx (or a checkpoint, exported first) on the Triton Inference Server "
                                 "of the nvidia-pytriton wheel: Python backend running ONNX Runtime, dynamic "
                                 "batching, HTTP/gRPC/metrics on --host. Stops cleanly on Ctrl-C or SIGTERM.")
-    p.add_argument("model", help="model.onnx exported by flurka-export, or a checkpoint directory")
+    p.add_argument("model", help="model.onnx exported by flurka-export, an export directory (seq2seq), or a "
+                                 "checkpoint directory")
     p.add_argument("--name", default="flurka", help="model name in the URLs (default flurka)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port-http", type=port, default=8000, help="HTTP port (default 8000; 0 = a free port)")

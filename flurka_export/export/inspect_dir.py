@@ -19,16 +19,18 @@ def inspect_directory(path: str | os.PathLike) -> dict[str, Any]:
     """Every .onnx file of the directory (inspect_model), and the per-layer state of the file with the most past
     inputs; ValueError in one line when the directory holds no ONNX file."""
     path = Path(path)
-    files = _export_files(path)
+    files = export_files(path)
     infos = [inspect_model(f) for f in files]
     widest = max(infos, key=lambda i: sum(PAST.fullmatch(x["name"]) is not None for x in i["inputs"]))
     return {"path": str(path), "size_bytes": sum(i["size_bytes"] for i in infos), "files": infos,
             "state_file": Path(widest["path"]).name, "layers": _layers(widest)}
 
 
-def _export_files(path: Path) -> list[Path]:
+def export_files(path: Path, merged: bool = True) -> list[Path]:
     """The files of the export in this directory, in the family's order (what export wrote: other files are not
-    read); ValueError in one line when no file of the directory is part of an export directory."""
+    read), the merged ones with `merged`; ValueError in one line when no file of the directory is part of an export
+    directory."""
+    path = Path(path)
     for f in sorted(path.glob("*.onnx")):
         try:
             exported = ExportedModel.read(f)
@@ -37,7 +39,8 @@ def _export_files(path: Path) -> list[Path]:
         spec = exported.spec
         if spec is None or not spec.export_parts(exported.config):
             continue
-        names = [n for _, n in spec.export_parts(exported.config)] + [m[0] for m in spec.merged_parts(exported.config)]
+        names = [n for _, n in spec.export_parts(exported.config)]
+        names += [m[0] for m in spec.merged_parts(exported.config)] if merged else []
         return [path / n for n in names if (path / n).is_file()]
     raise ValueError(f"{path} is a directory with no exported model's files: inspect takes an ONNX file or an "
                      "export directory (seq2seq: encoder_model.onnx, decoder_model.onnx, ...)")

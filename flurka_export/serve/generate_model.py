@@ -1,7 +1,7 @@
 """Triton Python-backend model that generates token by token (`model.py` of the families that generate): a decoupled
 model behind Triton's generate extension, `POST /v2/models/NAME/generate` and `generate_stream` (server-sent events).
 Self-contained like triton_model.py: numpy, onnxruntime, `triton_python_backend_utils` (and `tokenizers` with a
-tokenizer.json).
+tokenizer.json), and generate_decoders.py beside it (the decoders of each family and sampling).
 
 Requests: the TensorRT-LLM ensemble's fields (`text_input` or the token ids, `max_tokens`, `beam_width`, `temperature`,
 `top_k`, `top_p`, `random_seed`, `end_id`, `stream`) or vLLM's `sampling_parameters` (JSON). Responses: `text_output`
@@ -15,7 +15,6 @@ annotations` here: dataclasses would look this module up in sys.modules.
 import ctypes
 import dataclasses
 import json
-import math
 import os
 import threading
 import time
@@ -24,121 +23,30 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+
+def _load_decoders():
+    """generate_decoders.py from this file's directory (the version directory holds both; Triton does not put it
+    on sys.path)."""
+    import importlib.util
+    import sys
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generate_decoders.py")
+    spec = importlib.util.spec_from_file_location(f"flurka_generate_decoders_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_decoders = _load_decoders()
+RequestError, Sampling, choose, DECODERS = _decoders.RequestError, _decoders.Sampling, _decoders.choose, \
+    _decoders.DECODERS
+
 _set_capsule_name = ctypes.pythonapi.PyCapsule_SetName
 _set_capsule_name.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _set_capsule_name.restype = ctypes.c_int
-SAMPLING_KEYS = ("max_tokens", "temperature", "top_k", "top_p", "seed", "beam_width")  # vLLM's sampling_parameters
 
 
-class RequestError(ValueError):
-    """A bad request: its message goes back to the client (one error response)."""
-
-
-@dataclasses.dataclass
-class Sampling:
-    """Greedy unless temperature > 0; then temperature, top-k, top-p and a draw (flurka_export.generate's order)."""
-
-    max_tokens: int = 16
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-
-    def check(self) -> "Sampling":
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise RequestError(f"max_tokens={self.max_tokens!r} is not allowed; it must be an integer >= 1")
-        if not (isinstance(self.temperature, int | float) and math.isfinite(self.temperature) and self.temperature >= 0):
-            raise RequestError(f"temperature={self.temperature!r} is not allowed; it must be a finite number >= 0 "
-                               "(0: greedy)")
-        if self.top_k == -1:  # vLLM's "off"
-            self.top_k = 0
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
-            raise RequestError(f"top_k={self.top_k!r} is not allowed; it must be an integer >= 0 (0: off)")
-        if self.top_p == 0:  # TensorRT-LLM's clients send 0 for "off"
-            self.top_p = 1.0
-        if not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
-            raise RequestError(f"top_p={self.top_p!r} is not allowed; it must be in (0, 1] (1 or 0: off)")
-        return self
-
-
-def choose(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> int:
-    """The next token from one row of logits [V] (the twin of flurka_export.generate.sampling.next_tokens)."""
-    if s.temperature == 0:
-        return int(logits.argmax())
-    scores = logits.astype(np.float64)[None] / s.temperature
-    if s.top_k and s.top_k < scores.shape[-1]:
-        kth = np.sort(scores, axis=-1)[:, -s.top_k][:, None]
-        scores = np.where(scores < kth, -np.inf, scores)
-    if s.top_p < 1:
-        order = np.argsort(-scores, axis=-1, kind="stable")
-        ordered = np.take_along_axis(scores, order, axis=-1)
-        probs = np.exp(ordered - ordered[:, :1])
-        probs /= probs.sum(-1, keepdims=True)
-        ordered = np.where(np.cumsum(probs, axis=-1) - probs >= s.top_p, -np.inf, ordered)
-        scores = np.empty_like(scores)
-        np.put_along_axis(scores, order, ordered, axis=-1)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    u = rng.random((1, 1))
-    return int(min((np.cumsum(probs, axis=-1) < u).sum(-1)[0], scores.shape[-1] - 1))
-
-
-class CausalDecoder:
-    """One ONNX file that prefills and steps (the lm family). A stream's state is {"past": {input name: array
-    with batch 1}, "n": tokens seen}. The decoder interface of the scheduler: `prefill(ids) -> (logits [V],
-    state)` and `step(states, tokens) -> (logits [B, V], states)`; another family plugs in with the same two."""
-
-    def __init__(self, session: ort.InferenceSession, names: dict[str, str]) -> None:
-        self.session, self.names = session, names
-        self.output_names = [o.name for o in session.get_outputs()]
-        self.past = {}  # input name -> (growing axis or None, shape with 0 there, dtype)
-        for i in session.get_inputs():
-            if i.name.startswith(names["past_prefix"]):
-                grow = next((a for a, d in enumerate(i.shape) if a > 0 and not isinstance(d, int)), None)
-                shape = tuple(1 if a == 0 else 0 if a == grow else d for a, d in enumerate(i.shape))
-                self.past[i.name] = (grow, shape, np.float16 if "float16" in i.type else np.float32)
-
-    def _run(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, past: dict) -> tuple[np.ndarray, dict]:
-        n = self.names
-        feed = {n["token_input"]: ids, n["mask_input"]: mask, n["position_input"]: pos, **past}
-        out = dict(zip(self.output_names, self.session.run(None, feed), strict=True))
-        pre = n["present_prefix"]
-        present = {n["past_prefix"] + k[len(pre):]: v for k, v in out.items() if k.startswith(pre)}
-        return out[n["logits_output"]][:, -1].astype(np.float32), present
-
-    def prefill(self, ids: list[int]) -> tuple[np.ndarray, dict]:
-        t = len(ids)
-        past = {k: np.zeros(shape, dtype) for k, (_, shape, dtype) in self.past.items()}
-        logits, present = self._run(np.asarray([ids], np.int64), np.ones((1, t), np.int64),
-                                    np.arange(t, dtype=np.int64)[None], past)
-        return logits[0], {"past": present, "n": t}
-
-    def step(self, states: list[dict], tokens: list[int]) -> tuple[np.ndarray, list[dict]]:
-        lengths = [s["n"] for s in states]
-        p = max(lengths)
-        mask = np.zeros((len(states), p + 1), np.int64)
-        for i, n in enumerate(lengths):
-            mask[i, p - n:] = 1
-        past = {}
-        for name, (grow, _, _) in self.past.items():
-            parts = [s["past"][name] for s in states]
-            if grow is not None:  # a KV cache: left-pad to the longest (mask 0 there)
-                parts = [np.pad(a, [(p - a.shape[grow], 0) if ax == grow else (0, 0) for ax in range(a.ndim)])
-                         for a in parts]
-            past[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        logits, present = self._run(np.asarray(tokens, np.int64)[:, None], mask,
-                                    np.asarray(lengths, np.int64)[:, None], past)
-        new = []
-        for i, n in enumerate(lengths):
-            own = {}
-            for name, (grow, _, _) in self.past.items():
-                a = present[name][i:i + 1]
-                own[name] = a if grow is None else np.ascontiguousarray(np.take(a, range(p - n, p + 1), axis=grow))
-            new.append({"past": own, "n": n + 1})
-        return logits, new
-
-
-DECODERS = {"causal": CausalDecoder}
 
 
 @dataclasses.dataclass
@@ -296,11 +204,11 @@ def _sampling_parameters(text: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise RequestError(f"sampling_parameters is not valid JSON: {e}") from None
-    unknown = sorted(set(data) - set(SAMPLING_KEYS)) if isinstance(data, dict) else None
+    unknown = sorted(set(data) - set(_decoders.SAMPLING_KEYS)) if isinstance(data, dict) else None
     if unknown is None or unknown:
         raise RequestError("sampling_parameters must be a JSON object" if unknown is None else
                            f"sampling_parameters has {', '.join(unknown)}, which this server does not take; "
-                           f"allowed: {', '.join(SAMPLING_KEYS)}")
+                           f"allowed: {', '.join(_decoders.SAMPLING_KEYS)}")
     try:
         return {k: (float(v) if k in ("temperature", "top_p") else int(v)) if isinstance(v, str) else v
                 for k, v in data.items()}
@@ -319,10 +227,8 @@ class TritonPythonModel:
         opts.log_severity_level = 3
         if params.get("allow_spinning", "0") != "1":
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(os.path.join(version_dir, params.get("onnx_file") or "model.onnx"), opts,
-                                       providers=["CPUExecutionProvider"])
         names = json.loads(params["generation"])
-        self.decoder = DECODERS[names["decoder"]](session, names)
+        self.decoder = DECODERS[names["decoder"]](version_dir, params, opts, names)
         self.ids_field = names["token_input"]  # token ids in a request without text (the model's input name)
         number = lambda key: int(params[key]) if params.get(key) else None  # noqa: E731
         self.max_seq_len, self.vocab_size = number("max_seq_len"), number("vocab_size")
@@ -376,11 +282,9 @@ class TritonPythonModel:
             bad = [t for t in prompt if not 0 <= t < self.vocab_size]
             if bad:
                 raise RequestError(f"{self.ids_field} has token id {bad[0]} outside the vocabulary (0..{self.vocab_size - 1})")
-        if self.max_seq_len is not None and len(prompt) + sampling.max_tokens > self.max_seq_len:
-            raise RequestError(f"the prompt has {len(prompt)} tokens; with max_tokens={sampling.max_tokens} the "
-                               f"context would reach {len(prompt) + sampling.max_tokens} > max_seq_len="
-                               f"{self.max_seq_len}, the model's limit (use at most max_tokens="
-                               f"{max(0, self.max_seq_len - len(prompt))})")
+        why = self.decoder.limit_error(len(prompt), sampling.max_tokens)
+        if why:
+            raise RequestError(why)
         end = _scalar(_input(request, "end_id"))
         stream = bool(_scalar(_input(request, "stream")) or False)
         return Stream(request, request.get_response_sender(), prompt, sampling, self.eos if end is None else int(end),

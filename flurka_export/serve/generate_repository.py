@@ -22,6 +22,12 @@ def generate_model_source() -> str:
     return resources.files(__package__).joinpath("generate_model.py").read_text()
 
 
+def generate_model_files() -> dict[str, str]:
+    """The version directory's Python files: model.py and the decoders it loads from beside it."""
+    return {"model.py": generate_model_source(),
+            "generate_decoders.py": resources.files(__package__).joinpath("generate_decoders.py").read_text()}
+
+
 def _field(name: str, dtype: str, dims: str, optional: bool) -> str:
     opt = "\n    optional: true" if optional else ""
     return f'  {{\n    name: "{name}"\n    data_type: {dtype}\n    dims: [ {dims} ]{opt}\n  }}'

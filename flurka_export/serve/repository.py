@@ -32,6 +32,7 @@ from ..onnx_io import META_GENERATION, META_TOKENIZER
 from ..utils import atomic_path
 
 MODEL_FILE = "model.onnx"
+SPECIAL_TOKENS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")  # generation_config.json
 
 
 @dataclasses.dataclass
@@ -55,6 +56,8 @@ class ModelFacts:
 def model_facts(path: str | os.PathLike | onnx.ModelProto | ExportedModel) -> ModelFacts:
     """From the flurka.* metadata: the family's serving I/O (models/specs/), and whether requests of different
     lengths may be padded into one batch (the spec's padding_invariant)."""
+    if isinstance(path, str | os.PathLike) and Path(path).is_dir():  # an export directory: its first file
+        path = served_files(path)[0]
     exported = path if isinstance(path, ExportedModel) else ExportedModel.read(path)
     config = exported.config
     if config is None:
@@ -66,7 +69,7 @@ def model_facts(path: str | os.PathLike | onnx.ModelProto | ExportedModel) -> Mo
     special["eos_token_id"] = eos[0] if isinstance(eos, list) and eos else eos  # transformers allows several
     return ModelFacts(config.attention, config.task, io.max_seq_len, io.vocab_size, io.padding_invariant,
                       io.sequence_inputs, io.per_token_outputs, io.token_input, io.mask_input, io.generation,
-                      {k: special.get(k) for k in ("bos_token_id", "eos_token_id")} if io.generation else {},
+                      {k: special.get(k) for k in SPECIAL_TOKENS} if io.generation else {},
                       meta.get(META_TOKENIZER) if io.generation else None)
 
 
@@ -103,20 +106,36 @@ def model_py_source() -> str:
     return resources.files(__package__).joinpath("triton_model.py").read_text()
 
 
-def _check(model: Path, name: str, max_batch: int, instances: int, threads: int, max_queue_delay_us: int) -> None:
+def served_files(model: str | os.PathLike) -> list[Path]:
+    """The ONNX files a repository holds for MODEL: the file itself, or the parts of an export directory (seq2seq:
+    encoder, first decoder step, decoder with past); the first file's metadata describes the model."""
+    from ..export.inspect_dir import export_files
+
+    model = Path(model)
+    if model.is_dir():
+        try:
+            return export_files(model, merged=False)
+        except ValueError as e:
+            raise DeployError(str(e)) from None
     if not model.is_file() or model.suffix != ".onnx":
-        raise DeployError(f"{model} is not an ONNX file (.onnx); the Python backend runs ONNX models")
+        raise DeployError(f"{model} is not an ONNX file (.onnx) or an export directory; the Python backend runs "
+                          "ONNX models")
+    return [model]
+
+
+def _check(model: Path, name: str, max_batch: int, instances: int, threads: int, max_queue_delay_us: int) -> None:
     if not name or "/" in name or name.startswith("."):
         raise DeployError(f"model name {name!r} must be a plain directory name")
     if max_batch < 1 or instances < 1 or threads < 0 or max_queue_delay_us < 0:
         raise DeployError("--max-batch and --instances must be >= 1, --threads and --max-queue-delay-us >= 0")
 
 
-def _fill_version(version_dir: Path, model: Path, external: list[str], link: bool, files: dict[str, str]) -> None:
+def _fill_version(version_dir: Path, models: list[tuple[Path, str]], external: list[str], link: bool,
+                  files: dict[str, str]) -> None:
     version_dir.mkdir()
     for fname, text in files.items():  # model.py (and tokenizer.json)
         (version_dir / fname).write_text(text)
-    for src, dst in [(model, MODEL_FILE), *((model.parent / f, f) for f in external)]:
+    for src, dst in [*models, *((models[0][0].parent / f, f) for f in external)]:
         (version_dir / dst).parent.mkdir(parents=True, exist_ok=True)
         if link:  # serve: the repository is temporary, no need to copy the weights
             os.symlink(src.resolve(), version_dir / dst)
@@ -130,22 +149,28 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
                             link_model: bool = False, string_fields: bool = True) -> Path:
     """Write (or add a version to) REPO/NAME for the Python backend; returns the version directory.
     `string_fields` False: a generating model's repository declares no string field (see generate_repository)."""
-    model, repo = Path(model), Path(repo)
-    _check(model, name, max_batch, instances, threads, max_queue_delay_us)
-    exported = ExportedModel.read(model)  # read once: I/O, metadata, external data
+    repo = Path(repo)
+    parts = served_files(model)
+    _check(parts[0], name, max_batch, instances, threads, max_queue_delay_us)
+    exported = ExportedModel.read(parts[0])  # read once: I/O, metadata, external data
     proto = exported.proto
     inputs, outputs, _ = onnx_io(proto)
     fixed = [t.name for t in inputs + outputs if not t.dims or t.dims[0] != -1]
     if fixed:
         raise DeployError(f"dynamic batching needs a dynamic first (batch) dimension; {', '.join(fixed)} has none")
     facts = model_facts(exported)
-    external = onnx_external_files(model, proto)
+    if len(parts) > 1 and not facts.generation:
+        raise DeployError(f"{model} is an export directory of a model that does not generate; serve one ONNX file")
+    # One file is model.onnx; the parts of a directory keep their names (model.py's roles name them).
+    models = [(parts[0], MODEL_FILE)] if len(parts) == 1 else [(p, p.name) for p in parts]
+    external = [f for p in parts
+                for f in onnx_external_files(p, proto if p == parts[0] else onnx.load(str(p), load_external_data=False))]
     if facts.generation:  # token by token: a decoupled model behind the generate endpoints
-        from .generate_repository import generate_config_pbtxt, generate_model_source
+        from .generate_repository import generate_config_pbtxt, generate_model_files
 
         text = generate_config_pbtxt(name, facts, max_streams=max_batch, instances=instances, threads=threads,
                                      string_fields=string_fields)
-        files = {"model.py": generate_model_source(), **({"tokenizer.json": facts.tokenizer} if facts.tokenizer else {})}
+        files = {**generate_model_files(), **({"tokenizer.json": facts.tokenizer} if facts.tokenizer else {})}
     else:
         text = python_config_pbtxt(name, inputs, outputs, facts, max_batch=max_batch,
                                    max_queue_delay_us=max_queue_delay_us, instances=instances, threads=threads)
@@ -155,5 +180,5 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
     check_same_or_overwrite(model_dir / "config.pbtxt", text.encode(), overwrite)
     with atomic_path(model_dir, is_dir=True, overwrite=True) as tmp:  # merges: other versions and files stay
         (tmp / "config.pbtxt").write_text(text)
-        _fill_version(tmp / str(version), model, external, link_model, files)
+        _fill_version(tmp / str(version), models, external, link_model, files)
     return model_dir / str(version)

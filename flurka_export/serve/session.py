@@ -12,7 +12,7 @@ from ..utils import temporary_directory
 from .distribution import find_distribution
 from .generate_repository import stub_handles_strings
 from .process import Endpoints, TritonServer, resolve_ports
-from .repository import ModelFacts, model_facts, write_python_repository
+from .repository import ModelFacts, model_facts, served_files, write_python_repository
 
 
 @dataclasses.dataclass
@@ -44,7 +44,7 @@ def serving(onnx_path: str | Path, endpoints: Endpoints, options: ServeOptions,
     from ..models.exported import ExportedModel
 
     dist = find_distribution()  # before anything is written: a missing server is a one-line error
-    exported = ExportedModel.read(onnx_path)  # read once for the I/O names and the metadata
+    exported = ExportedModel.read(served_files(onnx_path)[0])  # read once for the I/O names and the metadata
     inputs, outputs, _ = onnx_io(exported.proto)
     facts = model_facts(exported)
     endpoints = resolve_ports(endpoints)

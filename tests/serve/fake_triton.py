@@ -50,8 +50,13 @@ def load_backend_model(monkeypatch, utils, source: str, config_text: str, onnx_p
     cfg = text_format.Parse(config_text, model_config_pb2.ModelConfig())  # the config Triton would read
     version = tmp_path / "1"
     version.mkdir(exist_ok=True)
-    (version / "model.onnx").unlink(missing_ok=True)
-    (version / "model.onnx").symlink_to(onnx_path)
+    from pathlib import Path
+
+    files = sorted(Path(onnx_path).glob("*.onnx")) if Path(onnx_path).is_dir() else [Path(onnx_path)]
+    for f in files:  # one file is model.onnx; an export directory's files keep their names
+        link = version / ("model.onnx" if len(files) == 1 else f.name)
+        link.unlink(missing_ok=True)
+        link.symlink_to(f)
     model = module.TritonPythonModel()
     model.initialize({"model_config": json.dumps(json_format.MessageToDict(cfg, preserving_proto_field_name=True)),
                       "model_repository": str(tmp_path), "model_version": "1"})

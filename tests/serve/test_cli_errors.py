@@ -11,7 +11,7 @@ from flurka_export.cli import main
 def test_not_a_model(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "missing.onnx")]) == 1
     err = capsys.readouterr().err
-    assert "is neither an ONNX file (.onnx) nor a checkpoint directory" in err and "Traceback" not in err
+    assert "is neither an ONNX file (.onnx), an export directory nor a checkpoint directory" in err and "Traceback" not in err
 
 
 def test_port_in_use_names_the_flag(flurka_mlm, capsys):

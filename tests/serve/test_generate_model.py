@@ -158,13 +158,14 @@ def test_a_cancelled_stream_ends_and_frees_its_state(monkeypatch, kernel_lm, tmp
 
 def test_deploy_python_backend_writes_the_decoupled_repository(kernel_lm, tmp_path, capsys):
     from flurka_export.cli.main import main
-    from flurka_export.serve.generate_repository import generate_model_source
+    from flurka_export.serve.generate_repository import generate_model_files
 
     assert main(["deploy", "triton", str(kernel_lm), "-o", str(tmp_path / "repo"), "--name", "lm",
                  "--backend", "python"]) == 0
     config = (tmp_path / "repo" / "lm" / "config.pbtxt").read_text()
     assert "decoupled: true" in config and "max_batch_size: 0" in config and '"text_input"' in config
-    assert (tmp_path / "repo" / "lm" / "1" / "model.py").read_text() == generate_model_source()
+    for name, text in generate_model_files().items():  # model.py and the decoders it loads from beside it
+        assert (tmp_path / "repo" / "lm" / "1" / name).read_text() == text
 
 
 def test_without_string_fields_no_string_is_declared(kernel_lm):

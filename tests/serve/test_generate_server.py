@@ -83,3 +83,33 @@ def test_generate_stream_under_load_equals_direct_generate(kernel_lm, tmp_path):
         assert stream_ids(url, prompts[0]) == want[0]  # still serving, and right
         status, events = post(url, "/v2/models/flurka/generate", {"input_ids": prompts[1], "max_tokens": TOKENS})
         assert status == 200 and events[0]["output_ids"] == want[1]
+
+
+@pytest.mark.slow
+def test_seq2seq_directory_streams_under_load_equal_direct_generate(tmp_path):
+    """A FLuRKA seq2seq export directory on the real server: 8 concurrent sources x 32 tokens, each equal to
+    greedy generate over the same files; an over-long source gets the encoder's limit."""
+    from flurka_export import export_onnx
+    from flurka_export.generate.seq2seq_decoder import OrtSeq2SeqDecoder
+    from flurka_export.models import FlurkaConfig, build_model
+
+    config = FlurkaConfig(task="seq2seq", num_layers=2, hidden_size=32, num_heads=2, max_seq_len=40,
+                          max_target_len=TOKENS + 1, low_rank=8, vocab_size=64, seed=5)
+    out = export_onnx(build_model(config), tmp_path / "s2s")
+    sources = [[(5 * i + j) % 63 + 1 for j in range(1 + 4 * i)] for i in range(STREAMS)]
+    want = generate(OrtSeq2SeqDecoder(out, config, 0), sources, SamplingOptions(max_new_tokens=TOKENS))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    with serve_process(out, tmpdir) as (proc, banner, _):
+        url = banner["http"]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(STREAMS) as pool:
+            got = list(pool.map(lambda p: stream_ids(url, p), sources, timeout=60))
+        wall = time.perf_counter() - t0
+        assert got == want
+        print(f"\nseq2seq generate_stream: {STREAMS} concurrent sources x {TOKENS} tokens in {wall:.2f} s, "
+              f"{STREAMS * TOKENS / wall:.0f} tokens/s, all equal to direct greedy generate")
+        status, events = post(url, "/v2/models/flurka/generate", {"input_ids": list(range(1, 42)), "max_tokens": 4})
+        assert status == 400 and "the source has 41 tokens > max_seq_len=40" in events[0]["error"]
+        status, events = post(url, "/v2/models/flurka/generate", {"input_ids": sources[1], "max_tokens": TOKENS})
+        assert status == 200 and events[0]["output_ids"] == want[1]

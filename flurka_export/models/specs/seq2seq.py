@@ -10,6 +10,7 @@ decoder_model_merged.onnx (both decoders behind an If on `use_cache_branch`, one
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 TOKENS = (BATCH, SEQUENCE)
 NOT_EXPORTED = ("a seq2seq model exports to a directory of ONNX files (encoder_model.onnx, decoder_model.onnx, "
-                "decoder_with_past_model.onnx, decoder_model_merged.onnx), not one module; its TensorRT and Triton paths are not built yet")
+                "decoder_with_past_model.onnx, decoder_model_merged.onnx), not one module; its TensorRT path is not "
+                "built yet")
 PARTS = tuple(seq2seq_io.PART_FILES.items())
 VERIFY_STEPS = 8  # decoder steps after the first, in every verify case
 FIRST_TOKENS = 3  # decoder tokens of the first step (the start token and two more)
@@ -111,7 +113,16 @@ class Seq2SeqSpec(FamilySpec):
         return NOT_EXPORTED
 
     def serving(self, config: FlurkaConfig, max_seq_len: int | None = None) -> Any:
-        raise ValueError(NOT_EXPORTED)
+        """Served token by token (Triton's generate endpoints, serve/generate_decoders.py's Seq2SeqDecoder): the
+        encoder and first decoder step prefill a stream, the decoder with past steps the streams in flight."""
+        io = super().serving(config, max_seq_len)
+        m = seq2seq_io
+        roles = {"decoder": "seq2seq", "token_input": m.INPUT_IDS, "mask_input": m.ATTENTION_MASK,
+                 "encoder_file": m.ENCODER_FILE, "decoder_file": m.DECODER_FILE, "with_past_file": m.DECODER_WITH_PAST_FILE,
+                 "encoder_states_input": m.ENC_STATES, "encoder_mask_input": m.ENC_MASK, "decoder_mask_input": m.DEC_MASK,
+                 "logits_output": m.LOGITS, "past_prefix": m.PAST_PREFIX, "present_prefix": m.PRESENT_PREFIX,
+                 "max_target_len": str(m.decoder_config(config).max_seq_len)}
+        return dataclasses.replace(io, padding_invariant=False, generation=tuple(roles.items()))
 
 
 SPEC = Seq2SeqSpec()
