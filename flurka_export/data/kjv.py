@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Protocol, TypeVar
 
 HELDOUT_EVERY = 20
 HELDOUT_OFFSET = 10  # Genesis 11, Genesis 31, Exodus 1, ...
@@ -59,9 +60,18 @@ def is_heldout(chapter_ordinal: int) -> bool:
     return chapter_ordinal % HELDOUT_EVERY == HELDOUT_OFFSET
 
 
-def split(verses: list[Verse]) -> dict[str, list[Verse]]:
-    """{"train": ..., "heldout": ...}: whole chapters, every HELDOUT_EVERY-th one held out, order kept."""
-    out: dict[str, list[Verse]] = {"train": [], "heldout": []}
+T = TypeVar("T", bound="Located")
+
+
+class Located(Protocol):
+    book: int
+    chapter: int
+
+
+def split(verses: list[T]) -> dict[str, list[T]]:
+    """{"train": ..., "heldout": ...}: whole chapters, every HELDOUT_EVERY-th one held out, order kept (verses, or
+    anything with a book and a chapter in canonical order: the KJV -> WEB pairs)."""
+    out: dict[str, list[T]] = {"train": [], "heldout": []}
     ordinal, last = -1, None
     for v in verses:
         if (v.book, v.chapter) != last:

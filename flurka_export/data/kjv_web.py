@@ -56,17 +56,6 @@ def load_pairs() -> list[Pair]:
     return pairs
 
 
-def split(pairs: list[Pair]) -> dict[str, list[Pair]]:
-    """{"train": ..., "heldout": ...}: whole chapters, the held-out ones of `kjv.split`, order kept."""
-    out: dict[str, list[Pair]] = {"train": [], "heldout": []}
-    ordinal, last = -1, None
-    for p in pairs:
-        if (p.book, p.chapter) != last:
-            ordinal, last = ordinal + 1, (p.book, p.chapter)
-        out["heldout" if kjv.is_heldout(ordinal) else "train"].append(p)
-    return out
-
-
 def load_splits(max_pairs: int | None = None) -> dict[str, list[Pair]]:
     """The split's pairs; `max_pairs` keeps only the first pairs of each split (smoke runs)."""
-    return {name: ps[:max_pairs] for name, ps in split(load_pairs()).items()}
+    return {name: ps[:max_pairs] for name, ps in kjv.split(load_pairs()).items()}
