@@ -33,8 +33,20 @@ class Encoded:
 
 
 def shared_tokenizer(sources: Sequence[str], targets: Sequence[str], vocab_size: int) -> Any:
-    """One byte-level BPE for both languages (the model shares its word embeddings between encoder and decoder)."""
-    return train_tokenizer([*sources, *targets], vocab_size)
+    """One byte-level BPE for both languages (the model shares its word embeddings between encoder and decoder),
+    which ends every encoded text with eos as the model's sources end (`with_source_eos`)."""
+    return with_source_eos(train_tokenizer([*sources, *targets], vocab_size))
+
+
+def with_source_eos(tokenizer: Any) -> Any:
+    """The tokenizer with a post-processor that appends eos (as T5's and Marian's do), so a source typed at
+    `flurka-export generate --prompt` or sent to the server as text_input ends as the training sources do.
+    `encode` here adds no special token itself and appends eos explicitly."""
+    from tokenizers.processors import TemplateProcessing
+
+    eos = tokenizer.token_to_id(EOS)
+    tokenizer.post_processor = TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, eos)])
+    return tokenizer
 
 
 def generation_config(tokenizer: Any) -> GenerationConfig:
@@ -47,8 +59,8 @@ def encode(tokenizer: Any, sources: Sequence[str], targets: Sequence[str], max_s
     """Ids of each pair, cut to fit: the source (with eos) to `max_source`, the target to `max_target` - 1
     tokens (the start token takes the decoder's first position, eos its last label)."""
     eos = tokenizer.token_to_id(EOS)
-    src = [e.ids[:max_source - 1] + [eos] for e in tokenizer.encode_batch(list(sources))]
-    tgt = [e.ids[:max_target - 1] for e in tokenizer.encode_batch(list(targets))]
+    src = [e.ids[:max_source - 1] + [eos] for e in tokenizer.encode_batch(list(sources), add_special_tokens=False)]
+    tgt = [e.ids[:max_target - 1] for e in tokenizer.encode_batch(list(targets), add_special_tokens=False)]
     return Encoded(src, tgt)
 
 
