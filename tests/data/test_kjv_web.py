@@ -39,8 +39,9 @@ def test_batches_are_shifted_targets_with_ignored_padding(splits):
     data = seq2seq.encode(tok, [p.source for p in pairs], [p.target for p in pairs], 24, 24)
     eos = tok.token_to_id("<|endoftext|>")
     assert all(len(s) <= 24 and s[-1] == eos for s in data.source) and all(len(t) <= 23 for t in data.target)
-    short = next(i for i, p in enumerate(pairs) if len(tok.encode(p.source).ids) <= 24)
-    assert tok.encode(pairs[short].source).ids == data.source[short]  # text typed by a user ends with eos too
+    typed = "the earth"  # text typed by a user ends with eos too, as the training sources
+    assert tok.encode(typed).ids == seq2seq.encode(tok, [typed], ["x"], 24, 24).source[0]
+    assert tok.encode(typed).ids[-1] == eos and tok.decode(tok.encode(typed).ids) == typed
     ids, mask, dec, labels = seq2seq.make_batch(data, [0, 1, 2], eos)
     for i in range(3):
         t = data.target[i]
