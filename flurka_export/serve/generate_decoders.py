@@ -9,11 +9,13 @@ token, their states stacked. Self-contained: numpy and onnxruntime only.
 import dataclasses
 import math
 import os
+import types
 
 import numpy as np
 import onnxruntime as ort
 
-SAMPLING_KEYS = ("max_tokens", "temperature", "top_k", "top_p", "seed", "beam_width")  # vLLM's sampling_parameters
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_k", "top_p", "seed", "beam_width", "length_penalty",
+                 "early_stopping")  # vLLM's sampling_parameters
 
 
 class RequestError(ValueError):
@@ -29,6 +31,13 @@ class Sampling:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+    beam_width: int = 1  # > 1: beam search (transformers' algorithm, generate/beam_core.py), greedy rows
+    length_penalty: float = 1.0
+    early_stopping: bool = False
+
+    def beam_options(self) -> "types.SimpleNamespace":
+        return types.SimpleNamespace(num_beams=self.beam_width, max_new_tokens=self.max_tokens,
+                                     length_penalty=float(self.length_penalty), early_stopping=bool(self.early_stopping))
 
     def check(self) -> "Sampling":
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
@@ -44,6 +53,13 @@ class Sampling:
             self.top_p = 1.0
         if not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
             raise RequestError(f"top_p={self.top_p!r} is not allowed; it must be in (0, 1] (1 or 0: off)")
+        if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or not 1 <= self.beam_width <= 16:
+            raise RequestError(f"beam_width={self.beam_width!r} is not allowed; it must be an integer from 1 to 16")
+        if not (isinstance(self.length_penalty, int | float) and math.isfinite(self.length_penalty)):
+            raise RequestError(f"length_penalty={self.length_penalty!r} is not allowed; it must be a finite number")
+        if self.beam_width > 1 and (self.temperature > 0 or self.top_k or self.top_p < 1):
+            raise RequestError(f"beam_width={self.beam_width} searches greedily; temperature, top_k and top_p apply to "
+                               "beam_width 1 (sampling): send one or the other")
         return self
 
 

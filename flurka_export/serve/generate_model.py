@@ -24,21 +24,23 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 
-def _load_decoders():
-    """generate_decoders.py from this file's directory (the version directory holds both; Triton does not put it
-    on sys.path)."""
+def _load(file_name: str, directory: str = os.path.dirname(os.path.abspath(__file__))):
+    """A module file from this file's directory (the version directory holds model.py, generate_decoders.py and
+    beam_core.py; Triton does not put it on sys.path)."""
     import importlib.util
     import sys
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generate_decoders.py")
-    spec = importlib.util.spec_from_file_location(f"flurka_generate_decoders_{abs(hash(path))}", path)
+    path = os.path.join(directory, file_name)
+    if not os.path.isfile(path):  # in the package itself (tests): beam_core.py lives in flurka_export/generate
+        path = os.path.join(os.path.dirname(directory), "generate", file_name)
+    spec = importlib.util.spec_from_file_location(f"flurka_{file_name[:-3]}_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-_decoders = _load_decoders()
+_decoders, _beam = _load("generate_decoders.py"), _load("beam_core.py")
 RequestError, Sampling, choose, DECODERS = _decoders.RequestError, _decoders.Sampling, _decoders.choose, \
     _decoders.DECODERS
 
@@ -66,6 +68,13 @@ class Stream:
     state: dict | None = None
     logits: np.ndarray | None = None
     rng: np.random.Generator | None = None
+    beam: object = None  # beam_core.BeamRun when beam_width > 1: its rows' states and next tokens below
+    states: list = dataclasses.field(default_factory=list)
+    next_tokens: list = dataclasses.field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.sampling.beam_width if self.beam is not None else 1
 
     def output(self, new: list[int]) -> list:
         if self.tokenizer is None:
@@ -139,10 +148,17 @@ class Scheduler:
         for s in new:
             s.logits, s.state = self.decoder.prefill(s.prompt)
             s.rng = np.random.default_rng(s.sampling.seed)
+            if s.sampling.beam_width > 1:  # K rows from the one prefill; only beam 0 is live at first
+                s.beam = _beam.BeamRun(s.sampling.beam_options(), s.eos)
+                s.states, s.logits = [s.state] * s.rows, np.repeat(s.logits[None], s.rows, axis=0)
             self.active.append(s)
         running = []
         for s in self.active:
             if self._ended_early(s):
+                continue
+            if s.beam is not None:
+                if self._beam_step(s):
+                    running.append(s)
                 continue
             token = choose(s.logits, s.sampling, s.rng)
             s.tokens.append(token)
@@ -155,10 +171,27 @@ class Scheduler:
                 running.append(s)
         self.active = running
         if running:
-            logits, states = self.decoder.step([s.state for s in running], [s.tokens[-1] for s in running])
-            self.steps, self.rows = self.steps + 1, self.rows + len(running)
-            for i, s in enumerate(running):
-                s.logits, s.state = logits[i], states[i]
+            states = [x for s in running for x in (s.states if s.beam is not None else [s.state])]
+            tokens = [x for s in running for x in (s.next_tokens if s.beam is not None else [s.tokens[-1]])]
+            logits, states = self.decoder.step(states, tokens)
+            self.steps, self.rows = self.steps + 1, self.rows + len(tokens)
+            i = 0
+            for s in running:
+                if s.beam is not None:
+                    s.logits, s.states = logits[i:i + s.rows], states[i:i + s.rows]
+                else:
+                    s.logits, s.state = logits[i], states[i]
+                i += s.rows
+
+    def _beam_step(self, s: Stream) -> bool:
+        """One beam-search step: False when the search is over (the best hypothesis is sent, in one response)."""
+        done, rows, tokens = s.beam.advance(s.logits)
+        if done:
+            s.tokens = s.beam.best()[0]
+            self._send(s, pb_utils.InferenceResponse(s.output(s.tokens)), final=True)
+            return False
+        s.states, s.next_tokens = [s.states[r] for r in rows], [int(t) for t in tokens]
+        return True
 
     def _ended_early(self, s: Stream) -> bool:
         if getattr(s.request, "is_cancelled", lambda: False)():
@@ -198,6 +231,14 @@ def _scalar(array):
     return value.item() if hasattr(value, "item") else value
 
 
+def _parameter(key: str, value: str):
+    if key == "early_stopping":
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"early_stopping={value!r} is not true or false")
+        return value.lower() in ("true", "1")
+    return float(value) if key in ("temperature", "top_p", "length_penalty") else int(value)
+
+
 def _sampling_parameters(text: str) -> dict:
     """vLLM's sampling_parameters: a JSON object; its values may be strings ("0.7")."""
     try:
@@ -210,8 +251,7 @@ def _sampling_parameters(text: str) -> dict:
                            f"sampling_parameters has {', '.join(unknown)}, which this server does not take; "
                            f"allowed: {', '.join(_decoders.SAMPLING_KEYS)}")
     try:
-        return {k: (float(v) if k in ("temperature", "top_p") else int(v)) if isinstance(v, str) else v
-                for k, v in data.items()}
+        return {k: _parameter(k, v) if isinstance(v, str) else v for k, v in data.items()}
     except ValueError as e:
         raise RequestError(f"sampling_parameters holds a value that is not a number: {e}") from None
 
@@ -260,15 +300,12 @@ class TritonPythonModel:
     def _sampling(self, request) -> Sampling:
         fields = {key: _scalar(_input(request, name)) for key, name in
                   (("max_tokens", "max_tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
-                   ("top_p", "top_p"), ("seed", "random_seed"), ("beam_width", "beam_width"))}
+                   ("top_p", "top_p"), ("seed", "random_seed"), ("beam_width", "beam_width"),
+                   ("length_penalty", "length_penalty"), ("early_stopping", "early_stopping"))}
         fields = {k: v for k, v in fields.items() if v is not None}
         extra = _scalar(_input(request, "sampling_parameters"))
         if extra is not None:
             fields.update(_sampling_parameters(extra))
-        beams = fields.pop("beam_width", 1)
-        if beams != 1:
-            raise RequestError(f"beam_width={beams!r} is not served: this server decodes one beam per request "
-                               "(beam_width 1); beam search runs in `flurka-export generate --num-beams N`")
         return Sampling(**fields).check()
 
     def parse(self, request) -> Stream:

@@ -13,7 +13,8 @@ from typing import Any
 REQUEST_FIELDS = (("text_input", "TYPE_STRING", "1"), ("max_tokens", "TYPE_INT32", "1"),
                   ("beam_width", "TYPE_INT32", "1"), ("temperature", "TYPE_FP32", "1"), ("top_k", "TYPE_INT32", "1"),
                   ("top_p", "TYPE_FP32", "1"), ("random_seed", "TYPE_UINT64", "1"), ("end_id", "TYPE_INT32", "1"),
-                  ("stream", "TYPE_BOOL", "1"), ("sampling_parameters", "TYPE_STRING", "1"))
+                  ("stream", "TYPE_BOOL", "1"), ("sampling_parameters", "TYPE_STRING", "1"),
+                  ("length_penalty", "TYPE_FP32", "1"), ("early_stopping", "TYPE_BOOL", "1"))
 RESPONSE_FIELDS = (("text_output", "TYPE_STRING", "-1"), ("output_ids", "TYPE_INT32", "-1"))
 STREAM_TIMEOUT_S = 600
 
@@ -25,7 +26,8 @@ def generate_model_source() -> str:
 def generate_model_files() -> dict[str, str]:
     """The version directory's Python files: model.py and the decoders it loads from beside it."""
     return {"model.py": generate_model_source(),
-            "generate_decoders.py": resources.files(__package__).joinpath("generate_decoders.py").read_text()}
+            "generate_decoders.py": resources.files(__package__).joinpath("generate_decoders.py").read_text(),
+            "beam_core.py": resources.files("flurka_export.generate").joinpath("beam_core.py").read_text()}
 
 
 def _field(name: str, dtype: str, dims: str, optional: bool) -> str:

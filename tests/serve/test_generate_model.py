@@ -120,12 +120,40 @@ BAD = [
     (dict(input_ids=np.array([1], np.int32), temperature=np.float32(-1)), "temperature=-1.0 is not allowed"),
     (dict(input_ids=np.array([1], np.int32), top_p=np.float32(1.5)), "top_p=1.5 is not allowed"),
     (dict(input_ids=np.array([1], np.int32), max_tokens=np.int32(0)), "max_tokens=0 is not allowed"),
-    (dict(input_ids=np.array([1], np.int32), beam_width=np.int32(2)), "beam_width=2 is not served"),
+    (dict(input_ids=np.array([1], np.int32), beam_width=np.int32(0)), "beam_width=0 is not allowed"),
+    (dict(input_ids=np.array([1], np.int32), beam_width=np.int32(2), temperature=np.float32(0.7)),
+     "beam_width=2 searches greedily"),
+    (dict(input_ids=np.array([1], np.int32), sampling_parameters='{"early_stopping": "maybe"}'),
+     "not true or false"),
     (dict(input_ids=np.array([1], np.int32), sampling_parameters="{x"), "sampling_parameters is not valid JSON"),
     (dict(input_ids=np.array([1], np.int32), sampling_parameters='{"n": 2}'), "does not take"),
     (dict(text_input="hello"), "no tokenizer: send input_ids"),
     (dict(), "send input_ids"),
 ]
+
+
+def test_beam_requests_equal_beam_search_while_greedy_streams_run_beside_them(monkeypatch, request, tmp_path):
+    from flurka_export.generate import BeamOptions, beam_search
+
+    onnx_path = request.getfixturevalue("softmax_lm")  # KV caches of different lengths, reordered per beam
+    config = ExportedModel.read(onnx_path).config
+    model = load_model(monkeypatch, onnx_path, tmp_path)
+    try:
+        cases = [([1, 2, 3], 3, 1.0, False), ([5], 2, 0.5, True), (list(range(10, 30)), 4, 2.0, False)]
+        beams = [FakeRequest(input_ids=np.array(p, np.int32), max_tokens=np.int32(10), beam_width=np.int32(k),
+                             stream=True, sampling_parameters=json.dumps({"length_penalty": str(lp),
+                                                                          "early_stopping": es}))
+                 for p, k, lp, es in cases]
+        greedy = FakeRequest(input_ids=np.array([7, 8], np.int32), max_tokens=np.int32(12), stream=True)
+        model.execute([*beams, greedy])
+        for r, (p, k, lp, es) in zip(beams, cases, strict=True):
+            want = beam_search(OrtDecoder(onnx_path, config), [p], BeamOptions(num_beams=k, max_new_tokens=10,
+                                                                              length_penalty=lp, early_stopping=es))
+            assert r.tokens() == want[0] and len(r.sender.responses) == 1  # the best hypothesis, once
+        assert greedy.tokens() == direct(onnx_path, [7, 8], SamplingOptions(max_new_tokens=12))
+        assert model.scheduler.rows > 3 * model.scheduler.steps  # beams and streams stepped in one batch
+    finally:
+        model.finalize()
 
 
 def test_bad_requests_get_one_error_and_the_rest_are_served(monkeypatch, kernel_lm, tmp_path):

@@ -71,9 +71,12 @@ def test_generate_stream_under_load_equals_direct_generate(kernel_lm, tmp_path):
 
         status, events = post(url, "/v2/models/flurka/generate", {"input_ids": [1, 999], "max_tokens": 4})
         assert status == 400 and re.search("token id 999 outside the vocabulary", events[0]["error"])
-        status, events = post(url, "/v2/models/flurka/generate", {"input_ids": [1], "max_tokens": 4,
+        from flurka_export.generate import BeamOptions, beam_search
+
+        status, events = post(url, "/v2/models/flurka/generate", {"input_ids": [1, 2], "max_tokens": 6,
                                                                   "beam_width": 3})
-        assert status == 400 and "beam_width=3 is not served" in events[0]["error"]
+        beams = beam_search(OrtDecoder(kernel_lm, config), [[1, 2]], BeamOptions(num_beams=3, max_new_tokens=6))
+        assert status == 200 and events[0]["output_ids"] == beams[0], events
         from flurka_export.serve.generate_repository import stub_handles_strings
 
         if not stub_handles_strings():  # numpy 2 here: no string field is declared; the request gets one error
