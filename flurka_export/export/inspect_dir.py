@@ -22,8 +22,10 @@ def inspect_directory(path: str | os.PathLike) -> dict[str, Any]:
     files = export_files(path)
     infos = [inspect_model(f) for f in files]
     widest = max(infos, key=lambda i: sum(PAST.fullmatch(x["name"]) is not None for x in i["inputs"]))
+    exported = ExportedModel.read(files[0])
     return {"path": str(path), "size_bytes": sum(i["size_bytes"] for i in infos), "files": infos,
-            "state_file": Path(widest["path"]).name, "layers": _layers(widest)}
+            "state_file": Path(widest["path"]).name, "layers": _layers(widest),
+            "attention": exported.spec.describe_attention(exported.config)}
 
 
 def export_files(path: Path, merged: bool = True) -> list[Path]:
@@ -87,7 +89,6 @@ def format_directory_report(info: dict[str, Any]) -> str:
         lines.append("  state between steps: " + " + ".join(total))
     c = info["files"][0].get("flurka_config")
     if c:
-        lines.append(f"  model: task={c['task']} attention={c['attention']} cross={c.get('cross_attention')} "
-                     f"decoder={c.get('decoder_attention')} layers={c['num_layers']} hidden={c['hidden_size']} "
-                     f"heads={c['num_heads']} k={c['low_rank']} N_max={c['max_seq_len']}")
+        lines.append(f"  model: task={c['task']} {info['attention']} layers={c['num_layers']} "
+                     f"hidden={c['hidden_size']} heads={c['num_heads']} k={c['low_rank']} N_max={c['max_seq_len']}")
     return "\n".join(lines)

@@ -171,6 +171,10 @@ class FamilySpec(abc.ABC):
     def build(self, config: FlurkaConfig) -> nn.Module:
         return self.head(config).model(config)
 
+    def describe_attention(self, config: FlurkaConfig) -> str:
+        """The attention kinds of the model in words (inspect)."""
+        return f"attention={config.attention}"
+
     def validate(self, config: FlurkaConfig) -> str | None:
         """Relations between fields that only this family has; None, or what is wrong (one line)."""
         return None

@@ -46,6 +46,10 @@ class Seq2SeqSpec(FamilySpec):
         why = causal_attention_error(config.decoder_attention or "kernel-elu")
         return f"decoder_attention: {why}" if why else None
 
+    def describe_attention(self, config: FlurkaConfig) -> str:
+        return (f"encoder={config.attention} cross={seq2seq_io.cross_kind(config)} "
+                f"decoder={seq2seq_io.decoder_config(config).attention}")
+
     def pre_norm_default(self) -> bool:
         return True
 
