@@ -138,12 +138,13 @@ class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
         super().__init__(self._session_run, config, decoder_start_token_id)
 
     def _session_run(self, feed: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
-        if self.merged and part != "encoder":
+        if self.merged and part in ROUTED:  # the decoder parts run as the merged file
             feed, part = seq2seq_io.merged_feed(self.config, part, feed, self.dtypes), "merged"
         session = self.sessions[part]
         names = [o.name for o in session.get_outputs()]
         return dict(zip(names, session.run(None, feed), strict=True))
 
 
+ROUTED = ("decoder", "decoder_with_past")
 ORT_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
              "tensor(bool)": np.bool_, "tensor(bfloat16)": np.float32}

@@ -126,7 +126,8 @@ class BeamCase(FeedDriver):
         self.options = BeamOptions(num_beams=num_beams, max_new_tokens=steps)
 
     def drive(self, run: Any) -> list[Step]:
-        ids, mask = self.first_feed["input_ids"], self.first_feed["attention_mask"]
+        spec = self.config.spec
+        ids, mask = self.first_feed[spec.token_input], self.first_feed[spec.mask_input]
         prompts = [[int(t) for t, m in zip(row, keep, strict=True) if m] for row, keep in zip(ids, mask, strict=True)]
         decoder = Seq2SeqPartsDecoder(run, self.config, self.gen.decoder_start)
         best = beam_search(decoder, prompts, self.options, self.gen)
