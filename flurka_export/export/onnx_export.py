@@ -133,7 +133,8 @@ def export_onnx(
     if not config.spec.export_parts(config):
         path = check_output_file(path, overwrite=overwrite, what="ONNX file")
     else:  # a directory of files (optimum's layout)
-        path = check_output_dir(path, overwrite=overwrite, writes=[f for _, f in config.spec.export_parts(config)],
+        path = check_output_dir(path, overwrite=overwrite, writes=[f for _, f in config.spec.export_parts(config)]
+                                 + [m[0] for m in config.spec.merged_parts(config)],
                                 what="output directory")
     model = _as_model(model_or_checkpoint_dir)
     n_max = _check_max_seq_len(config, max_seq_len)

@@ -189,6 +189,9 @@ def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLik
     if opts.per_layer:
         raise ValueError("--per-layer hooks the layers of one ONNX file; it is not available for an export "
                          f"directory such as {directory}")
+    if not config.spec.export_parts(config):
+        raise ValueError(f"{directory} is a directory, but a {config.spec.family} model exports to one ONNX file: "
+                         "pass that .onnx file")
     parts = read_parts(directory, config.spec, config)
     for path, exported in parts.values():
         _check_matches(config, exported, path)

@@ -128,3 +128,15 @@ def test_cli_verify_directory(flurka, capsys):
     assert out.strip().splitlines()[-1].startswith("RESULT: PASS (torch vs ort, ort merged on 1 shape")
     assert main(["verify", str(flurka / "ck"), str(flurka / "out"), "--per-layer"]) == 1
     assert "not available for an export directory" in capsys.readouterr().err
+
+
+def test_a_directory_for_a_one_file_family_is_one_line(flurka, tmp_path, capsys):
+    from flurka_export.cli.main import main
+
+    lm = FlurkaConfig(task="lm", attention="kernel-elu", num_layers=1, hidden_size=32, num_heads=2, max_seq_len=16,
+                      low_rank=8, vocab_size=40)
+    save_pretrained(build_model(lm), tmp_path / "lm")
+    assert main(["verify", str(tmp_path / "lm"), str(flurka / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("is a directory, but a lm model exports to one ONNX file: pass that .onnx file")
+    assert len(err.splitlines()) == 1
