@@ -113,9 +113,11 @@ class Seq2SeqPartsDecoder:
 
 
 class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
-    """ONNX Runtime over an exported seq2seq directory: the encoder, then decoder_model_merged.onnx for every
-    decoder call when the directory has it (one session holds the decoder's weights once, as optimum's
-    `use_merged`), else decoder_model.onnx and decoder_with_past_model.onnx. `merged=False` uses the two files."""
+    """ONNX Runtime over an exported seq2seq directory: the encoder, then decoder_model.onnx and
+    decoder_with_past_model.onnx, or decoder_model_merged.onnx for every decoder call (`merged=True`, or when the
+    directory has only that file). The two files are the default: the merged file's If costs about 20% more per
+    step (0.185 against 0.155 s for 60 steps of 8 sources of the 2M-parameter translation model, one thread);
+    it holds the decoder's weights once (optimum's `use_merged`)."""
 
     runtime = "ort"
 
@@ -126,9 +128,8 @@ class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         run_on = providers or ["CPUExecutionProvider"]
-        merged_path = Path(directory) / seq2seq_io.MERGED_FILE
         if merged is None:
-            merged = merged_path.is_file()
+            merged = not (Path(directory) / seq2seq_io.DECODER_WITH_PAST_FILE).is_file()
         files = {"encoder": seq2seq_io.ENCODER_FILE, "merged": seq2seq_io.MERGED_FILE} if merged else \
             seq2seq_io.PART_FILES
         self.merged = merged
