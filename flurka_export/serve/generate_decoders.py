@@ -158,9 +158,16 @@ def _left_mask(lengths: list, new: int) -> np.ndarray:
 def _stack(past_inputs: dict, states: list) -> dict:
     """The streams' pasts as one batch: constant-size states concatenated, growing ones left-padded with zeros to
     the longest (their mask is 0 there: the decoder mask, or a softmax cross state's own mask input)."""
+    batch = states[0].get("batch")
+    same = batch is not None and len(next(iter(batch[0].values()))) == len(states) and all(
+        s.get("batch") is not None and s["batch"][0] is batch[0] and s["batch"][1] == i for i, s in enumerate(states))
+    same_batch = batch[0] if same else None
     out = {}
     for name, (grow, _, _) in past_inputs.items():
         parts = [s["past"][name] for s in states]
+        if grow is None and same_batch and name in same_batch:  # the streams of the last step, in order: its output
+            out[name] = same_batch[name]
+            continue
         if grow is not None:
             longest = max(a.shape[grow] for a in parts)
             parts = [np.pad(a, [(longest - a.shape[grow], 0) if ax == grow else (0, 0) for ax in range(a.ndim)])
@@ -183,7 +190,7 @@ def _unstack(past_inputs: dict, present: dict, states: list) -> list:
             if grow is not None:
                 a = np.ascontiguousarray(np.take(a, range(a.shape[grow] - s["n"] - 1, a.shape[grow]), axis=grow))
             own[name] = a
-        new.append({"past": own, "n": s["n"] + 1})
+        new.append({"past": own, "n": s["n"] + 1, "batch": (present, i)})  # row i of this step's present
     return new
 
 

@@ -16,6 +16,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import queue
 import threading
 import time
 
@@ -68,6 +69,7 @@ class Stream:
     state: dict | None = None
     logits: np.ndarray | None = None
     rng: np.random.Generator | None = None
+    gone: bool = False  # a send failed (the client went away): the stream ends at the next step
     beam: object = None  # beam_core.BeamRun when beam_width > 1: its rows' states and next tokens below
     states: list = dataclasses.field(default_factory=list)
     next_tokens: list = dataclasses.field(default_factory=list)
@@ -76,10 +78,11 @@ class Stream:
     def rows(self) -> int:
         return self.sampling.beam_width if self.beam is not None else 1
 
-    def output(self, new: list[int]) -> list:
+    def output(self, new: list[int], upto: int) -> list:
+        """The response tensors for the `new` tokens, the row's first `upto` tokens chosen so far."""
         if self.tokenizer is None:
             return [_tensor("output_ids", np.asarray(new, np.int32))]
-        text = self.tokenizer.decode(self.tokens)  # the whole row: byte-level BPE may need several ids a character
+        text = self.tokenizer.decode(self.tokens[:upto])  # the whole row: byte-level BPE may need several ids a character
         piece, self.sent = ("", self.sent) if text.endswith("\ufffd") else (text[len(self.sent):], text)
         return [pb_utils.Tensor("text_output", np.array([piece.encode()], dtype=np.object_))]
 
@@ -110,9 +113,25 @@ class Scheduler:
         self.stopping = False
         self.steps = self.rows = 0  # decoder.step calls, and the rows they ran (tests read the batching here)
         self.thread = threading.Thread(target=self._loop, name="flurka-generate", daemon=True)
+        # Responses go out from their own thread, in order, while ONNX Runtime (which releases the GIL) runs the
+        # next step: a send is an IPC round trip to the server, eight of them a step at eight streams.
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._send_loop, name="flurka-generate-send", daemon=True)
 
     def start(self) -> "Scheduler":
+        self.sender.start()
         return self.thread.start() or self
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            s, make, final = item
+            try:
+                s.sender.send(make(), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
+            except Exception:  # noqa: BLE001 - a closed or cancelled request
+                s.gone = True
 
     def submit(self, stream: Stream) -> None:
         with self.cond:
@@ -126,6 +145,8 @@ class Scheduler:
         self.thread.join(timeout=10)
         for s in self.pending + self.active:
             self._send(s, _error("the server is shutting down"), final=True)
+        self.outbox.put(None)
+        self.sender.join(timeout=10)
 
     def _loop(self) -> None:
         while True:
@@ -164,9 +185,8 @@ class Scheduler:
             s.tokens.append(token)
             done = token == s.eos or len(s.tokens) >= s.sampling.max_tokens
             if s.streaming or done:
-                sent = self._send(s, pb_utils.InferenceResponse(s.output([token] if s.streaming else s.tokens)),
-                                  final=done)
-                done = done or not sent
+                new_tokens, upto = ([token] if s.streaming else list(s.tokens)), len(s.tokens)
+                self._post(s, lambda s=s, t=new_tokens, n=upto: pb_utils.InferenceResponse(s.output(t, n)), done)
             if not done:
                 running.append(s)
         self.active = running
@@ -188,12 +208,14 @@ class Scheduler:
         done, rows, tokens = s.beam.advance(s.logits)
         if done:
             s.tokens = s.beam.best()[0]
-            self._send(s, pb_utils.InferenceResponse(s.output(s.tokens)), final=True)
+            self._post(s, lambda s=s, t=list(s.tokens): pb_utils.InferenceResponse(s.output(t, len(t))), True)
             return False
         s.states, s.next_tokens = [s.states[r] for r in rows], [int(t) for t in tokens]
         return True
 
     def _ended_early(self, s: Stream) -> bool:
+        if s.gone:  # its client went away: nothing more can reach it
+            return True
         if getattr(s.request, "is_cancelled", lambda: False)():
             self._send(s, _error("request cancelled by the client", cancelled=True), final=True)
             return True
@@ -202,13 +224,12 @@ class Scheduler:
             return True
         return False
 
-    @staticmethod
-    def _send(s: Stream, response, final: bool) -> bool:  # False: the client is gone (the stream then ends)
-        try:
-            s.sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
-            return True
-        except Exception:  # noqa: BLE001 - a closed or cancelled request
-            return False
+    def _post(self, s: Stream, make, final: bool) -> None:
+        """Queue a response (built by `make` on the sender thread) behind the stream's earlier ones."""
+        self.outbox.put((s, make, final))
+
+    def _send(self, s: Stream, response, final: bool) -> None:
+        self._post(s, lambda: response, final)
 
 
 def _input(request, name: str):
