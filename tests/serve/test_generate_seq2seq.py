@@ -20,12 +20,24 @@ from tests.serve.test_generate_model import FakeRequest, load_model  # noqa: E40
 SOURCES = [[1, 2, 3], [5], list(range(10, 30)), [7, 7, 7, 7, 7, 9], [40, 3]]
 
 
-@pytest.fixture(scope="module", params=[("flurka-elu", "kernel-elu"), ("softmax", "softmax")], ids=lambda p: p[0])
+@pytest.fixture(scope="module", params=[("flurka-elu", "kernel-elu", 4.0), ("softmax", "softmax", 10.0)],
+                ids=lambda p: p[0])
 def s2s_dir(request, tmp_path_factory):
-    enc, dec = request.param
+    """Random weights, the decoder's self-attention and positions scaled up: a fresh model's next token hardly
+    depends on its own past, and then a beam that kept the wrong state would still pass."""
+    import torch
+
+    enc, dec, scale = request.param
     config = FlurkaConfig(task="seq2seq", attention=enc, decoder_attention=dec, num_layers=2, hidden_size=32,
                           num_heads=2, max_seq_len=32, max_target_len=24, low_rank=8, vocab_size=48, seed=3)
-    return export_onnx(build_model(config), tmp_path_factory.mktemp("s2s") / "out")
+    model = build_model(config)
+    with torch.no_grad():
+        for name, w in model.named_parameters():
+            if "layers." in name and ".attention." in name and w.dim() == 2:
+                w.mul_(scale)
+            if "decoder_positions" in name:
+                w.mul_(5 * scale)
+    return export_onnx(model, tmp_path_factory.mktemp("s2s") / "out")
 
 
 def direct(path, source, max_new):
@@ -59,9 +71,7 @@ def test_beam_requests_equal_beam_search(monkeypatch, tmp_path, s2s_dir):
         model.execute(requests)
         want = beam_search(OrtSeq2SeqDecoder(s2s_dir, config, 0), SOURCES[:3], BeamOptions(num_beams=3,
                                                                                          max_new_tokens=8))
-        # The scheduler's beam reordering is family-blind and fails test_generate_model's beam test when broken;
-        # here the seq2seq decoder's stacked self and cross states go through it.
-        assert [r.tokens() for r in requests] == want
+        assert [r.tokens() for r in requests] == want  # self and cross states reordered with their beams
     finally:
         model.finalize()
 
