@@ -128,10 +128,18 @@ class Scheduler:
             if item is None:
                 return
             s, make, final = item
+            if s.gone:  # an earlier response failed: the stream has ended
+                continue
             try:
-                s.sender.send(make(), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
+                response = make()
+            except Exception as e:  # noqa: BLE001 - the stream ends with the reason, the server goes on
+                response, final = _error(f"could not build the response: {type(e).__name__}: {e}"), True
+            try:
+                s.sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
             except Exception:  # noqa: BLE001 - a closed or cancelled request
                 s.gone = True
+            if final:
+                s.gone = True  # nothing may follow a final response
 
     def submit(self, stream: Stream) -> None:
         with self.cond:

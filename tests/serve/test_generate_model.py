@@ -170,6 +170,30 @@ def test_bad_requests_get_one_error_and_the_rest_are_served(monkeypatch, kernel_
         model.finalize()
 
 
+def test_a_response_that_cannot_be_built_ends_its_stream_with_the_reason(monkeypatch, kernel_lm, tmp_path):
+    model = load_model(monkeypatch, kernel_lm, tmp_path)
+    stream_class = type(model).initialize.__globals__["Stream"]
+    real = stream_class.output
+
+    def output(self, new, upto):
+        if self.prompt == [9, 9] and upto == 2:
+            raise ValueError("boom")
+        return real(self, new, upto)
+
+    monkeypatch.setattr(stream_class, "output", output)
+    try:
+        bad = FakeRequest(input_ids=np.array([9, 9], np.int32), max_tokens=np.int32(6), stream=True)
+        good = FakeRequest(input_ids=np.array([1, 2], np.int32), max_tokens=np.int32(6), stream=True)
+        model.execute([bad, good])
+        assert good.tokens() == direct(kernel_lm, [1, 2], SamplingOptions(max_new_tokens=6))
+        assert bad.sender.done.wait(10)
+        assert [r.error.message() for r in bad.sender.responses if r.error is not None] == [
+            "could not build the response: ValueError: boom"]
+        assert len(bad.sender.responses) == 2  # the first token, then the error (final); nothing after it
+    finally:
+        model.finalize()
+
+
 def test_a_cancelled_stream_ends_and_frees_its_state(monkeypatch, kernel_lm, tmp_path):
     model = load_model(monkeypatch, kernel_lm, tmp_path)
     try:
