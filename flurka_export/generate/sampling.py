@@ -1,11 +1,17 @@
 """Choosing the next token from logits [B, V] (numpy, so PyTorch and ONNX Runtime share one implementation):
-greedy argmax, or temperature, then top-k, then top-p, then a draw (transformers' processor order)."""
+greedy argmax, or temperature, then top-k, then top-p, then a draw (transformers' processor order).
+
+numpy only at run time: the Triton generate model (serve/generate_model.py) loads this file from beside it.
+`options` is anything with samples, temperature, top_k and top_p."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .options import SamplingOptions
+if TYPE_CHECKING:
+    from .options import SamplingOptions
 
 
 def warp(logits: np.ndarray, options: SamplingOptions) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The decoders and sampling of the generating Triton model (generate_model.py loads this file from its own
+"""The decoders and request options of the generating Triton model (generate_model.py loads this file from its own
 directory): a decoder turns a prompt into (logits of the next token, state) and advances a batch of streams by one
 token, their states stacked. Self-contained: numpy and onnxruntime only.
 
@@ -35,6 +35,10 @@ class Sampling:
     length_penalty: float = 1.0
     early_stopping: bool = False
 
+    @property
+    def samples(self) -> bool:  # what generate/sampling.py asks
+        return self.temperature > 0
+
     def beam_options(self) -> "types.SimpleNamespace":
         return types.SimpleNamespace(num_beams=self.beam_width, max_new_tokens=self.max_tokens,
                                      length_penalty=float(self.length_penalty), early_stopping=bool(self.early_stopping))
@@ -61,28 +65,6 @@ class Sampling:
             raise RequestError(f"beam_width={self.beam_width} searches greedily; temperature, top_k and top_p apply to "
                                "beam_width 1 (sampling): send one or the other")
         return self
-
-
-def choose(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> int:
-    """The next token from one row of logits [V] (the twin of flurka_export.generate.sampling.next_tokens)."""
-    if s.temperature == 0:
-        return int(logits.argmax())
-    scores = logits.astype(np.float64)[None] / s.temperature
-    if s.top_k and s.top_k < scores.shape[-1]:
-        kth = np.sort(scores, axis=-1)[:, -s.top_k][:, None]
-        scores = np.where(scores < kth, -np.inf, scores)
-    if s.top_p < 1:
-        order = np.argsort(-scores, axis=-1, kind="stable")
-        ordered = np.take_along_axis(scores, order, axis=-1)
-        probs = np.exp(ordered - ordered[:, :1])
-        probs /= probs.sum(-1, keepdims=True)
-        ordered = np.where(np.cumsum(probs, axis=-1) - probs >= s.top_p, -np.inf, ordered)
-        scores = np.empty_like(scores)
-        np.put_along_axis(scores, order, ordered, axis=-1)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    u = rng.random((1, 1))
-    return int(min((np.cumsum(probs, axis=-1) < u).sum(-1)[0], scores.shape[-1] - 1))
 
 
 class CausalDecoder:

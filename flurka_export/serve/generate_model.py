@@ -1,7 +1,8 @@
 """Triton Python-backend model that generates token by token (`model.py` of the families that generate): a decoupled
 model behind Triton's generate extension, `POST /v2/models/NAME/generate` and `generate_stream` (server-sent events).
 Self-contained like triton_model.py: numpy, onnxruntime, `triton_python_backend_utils` (and `tokenizers` with a
-tokenizer.json), and generate_decoders.py beside it (the decoders of each family and sampling).
+tokenizer.json), and beside it generate_decoders.py (the decoders of each family), beam_core.py and sampling.py
+(flurka_export.generate's own).
 
 Requests: the TensorRT-LLM ensemble's fields (`text_input` or the token ids, `max_tokens`, `beam_width`, `temperature`,
 `top_k`, `top_p`, `random_seed`, `end_id`, `stream`) or vLLM's `sampling_parameters` (JSON). Responses: `text_output`
@@ -26,13 +27,13 @@ import triton_python_backend_utils as pb_utils
 
 
 def _load(file_name: str, directory: str = os.path.dirname(os.path.abspath(__file__))):
-    """A module file from this file's directory (the version directory holds model.py, generate_decoders.py and
-    beam_core.py; Triton does not put it on sys.path)."""
+    """A module file from this file's directory (the version directory holds model.py, generate_decoders.py,
+    beam_core.py and sampling.py; Triton does not put it on sys.path)."""
     import importlib.util
     import sys
 
     path = os.path.join(directory, file_name)
-    if not os.path.isfile(path):  # in the package itself (tests): beam_core.py lives in flurka_export/generate
+    if not os.path.isfile(path):  # in the package itself (tests): beam_core.py, sampling.py are in generate/
         path = os.path.join(os.path.dirname(directory), "generate", file_name)
     spec = importlib.util.spec_from_file_location(f"flurka_{file_name[:-3]}_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
@@ -41,9 +42,13 @@ def _load(file_name: str, directory: str = os.path.dirname(os.path.abspath(__fil
     return module
 
 
-_decoders, _beam = _load("generate_decoders.py"), _load("beam_core.py")
-RequestError, Sampling, choose, DECODERS = _decoders.RequestError, _decoders.Sampling, _decoders.choose, \
-    _decoders.DECODERS
+_decoders, _beam, _sampling = _load("generate_decoders.py"), _load("beam_core.py"), _load("sampling.py")
+RequestError, Sampling, DECODERS = _decoders.RequestError, _decoders.Sampling, _decoders.DECODERS
+
+
+def choose(logits: np.ndarray, s: Sampling, rng: np.random.Generator) -> int:
+    """The next token from one row of logits [V]: flurka_export.generate's own sampling (sampling.py)."""
+    return int(_sampling.next_tokens(logits[None], s, rng)[0])
 
 _set_capsule_name = ctypes.pythonapi.PyCapsule_SetName
 _set_capsule_name.argtypes = [ctypes.py_object, ctypes.c_char_p]

@@ -27,7 +27,8 @@ def generate_model_files() -> dict[str, str]:
     """The version directory's Python files: model.py and the decoders it loads from beside it."""
     return {"model.py": generate_model_source(),
             "generate_decoders.py": resources.files(__package__).joinpath("generate_decoders.py").read_text(),
-            "beam_core.py": resources.files("flurka_export.generate").joinpath("beam_core.py").read_text()}
+            **{name: resources.files("flurka_export.generate").joinpath(name).read_text()
+               for name in ("beam_core.py", "sampling.py")}}
 
 
 def _field(name: str, dtype: str, dims: str, optional: bool) -> str:

@@ -99,7 +99,7 @@ def test_deploy_python_backend_copies_the_parts_and_other_backends_refuse(s2s_di
     version = tmp_path / "repo" / "mt" / "1"
     assert sorted(p.name for p in version.iterdir()) == ["beam_core.py", "decoder_model.onnx",
                                                          "decoder_with_past_model.onnx", "encoder_model.onnx",
-                                                         "generate_decoders.py", "model.py"]
+                                                         "generate_decoders.py", "model.py", "sampling.py"]
     config = (tmp_path / "repo" / "mt" / "config.pbtxt").read_text()
     assert "decoupled: true" in config and '\\"decoder\\": \\"seq2seq\\"' in config
     capsys.readouterr()
