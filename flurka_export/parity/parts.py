@@ -62,7 +62,7 @@ class TorchParts:
 
 
 class RunnerParts:
-    """One runtime over every file: a registry runner per part (activated here, deactivated by `close`)."""
+    """One runtime over every file: a registry runner per part (activated here, stopped by `deactivate`)."""
 
     def __init__(self, name: str, parts: dict[str, tuple[str, ExportedModel]], model: Any, dtype: str,
                  providers: list[str] | None) -> None:
@@ -74,13 +74,13 @@ class RunnerParts:
                 runner.activate()
                 self.runners[part] = runner
         except BaseException:
-            self.close()
+            self.deactivate()
             raise
 
     def __call__(self, feed: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
         return dict(self.runners[part].infer(feed, check_inputs=False))
 
-    def close(self) -> None:
+    def deactivate(self) -> None:
         for runner in self.runners.values():
             runner.deactivate()
         self.runners.clear()
@@ -105,14 +105,20 @@ class MergedParts(RunnerParts):
         return super().__call__(feed, part)
 
 
-def merged_runners(name: str, directory: str | os.PathLike, parts: dict[str, tuple[str, ExportedModel]], model: Any,
-                   dtype: str, providers: list[str] | None) -> dict[str, RunnerParts]:
-    """`<name> merged` over each merged file the directory has (none when the export predates it)."""
-    out = {}
-    for merged in model.config.spec.merged_parts(model.config):
-        path = Path(directory) / merged[0]
-        if path.is_file():
-            out[f"{name} merged"] = MergedParts(name, parts, merged, str(path), model, dtype, providers)
+def parts_runners(name: str, directory: str | os.PathLike, parts: dict[str, tuple[str, ExportedModel]], model: Any,
+                  dtype: str, providers: list[str] | None) -> dict[str, RunnerParts]:
+    """Runtime `name` over the directory's parts, and as `<name> merged` over each merged file it has (none when
+    the export predates them); what started is stopped again if a later one fails."""
+    out = {name: RunnerParts(name, parts, model, dtype, providers)}
+    try:
+        for merged in model.config.spec.merged_parts(model.config):
+            path = Path(directory) / merged[0]
+            if path.is_file():
+                out[f"{name} merged"] = MergedParts(name, parts, merged, str(path), model, dtype, providers)
+    except BaseException:
+        for runner in out.values():
+            runner.deactivate()
+        raise
     return out
 
 

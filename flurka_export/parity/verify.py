@@ -98,18 +98,26 @@ def _plan(opts: VerifyOptions) -> tuple[list[str], set[str]]:
     return wanted, required
 
 
-def _start_runners(wanted: list[str], request: RunRequest, skipped: dict[str, str]) -> dict[str, Any]:
+def _start_runners(wanted: list[str], make: Any, skipped: dict[str, str]) -> dict[str, Any]:
+    """`make(name)` -> {label: started runner} for each wanted runtime; one that cannot start is listed in
+    `skipped` with the reason, not fatal."""
     active = {}
     for name in wanted:
         try:
-            runner = get_runtime(name).make_runner(request)
-            runner.activate()
-            active[name] = runner
+            active.update(make(name))
         except RuntimeUnavailable as e:
             skipped[name] = str(e)
         except Exception as e:  # a runtime that cannot load the model is reported, not fatal
             skipped[name] = f"could not load the model: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
     return active
+
+
+def _one_file_runner(request: RunRequest) -> Any:
+    def make(name: str) -> dict[str, Any]:
+        runner = get_runtime(name).make_runner(request)
+        runner.activate()
+        return {name: runner}
+    return make
 
 
 def _first_divergence(rows: list[dict[str, Any]], order: dict[str, int]) -> dict[str, str]:
@@ -168,7 +176,7 @@ def verify(checkpoint: str | os.PathLike, onnx_path: str | os.PathLike, options:
     skipped: dict[str, str] = {}
     reference = get_runtime(REFERENCE).make_runner(request)
     with reference:
-        active = _start_runners(wanted, request, skipped)
+        active = _start_runners(wanted, _one_file_runner(request), skipped)
         try:
             ref, results = run_all(_infer(reference, {}), {n: _infer(r, rename) for n, r in active.items()}, cases,
                                    progress)
@@ -183,7 +191,7 @@ def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLik
     """Every file of the directory against the checkpoint; the family's cases and a beam search per source,
     each runtime running the parts through one `run(feed, part)` (parity/parts.py)."""
     from ..generate import GenerationConfig
-    from .parts import RunnerParts, TorchParts, beam_cases, merged_runners, read_parts
+    from .parts import TorchParts, beam_cases, parts_runners, read_parts
 
     config = model.config
     if opts.per_layer:
@@ -202,20 +210,13 @@ def _verify_directory(checkpoint: str | os.PathLike, directory: str | os.PathLik
     cases += beam_cases(cases, config, gen, VERIFY_BEAM_STEPS)
     skipped: dict[str, str] = {}
     reference = TorchParts(model, first.max_seq_len or config.max_seq_len)
-    active: dict[str, Any] = {}
-    for name in wanted:
-        try:
-            active[name] = RunnerParts(name, parts, model, s["dtype"], opts.providers)
-            active.update(merged_runners(name, directory, parts, model, s["dtype"], opts.providers))
-        except RuntimeUnavailable as e:
-            skipped[name] = str(e)
-        except Exception as e:  # a runtime that cannot load a file is reported, not fatal
-            skipped[name] = f"could not load the model: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    active = _start_runners(wanted, lambda name: parts_runners(name, directory, parts, model, s["dtype"],
+                                                              opts.providers), skipped)
     try:
         ref, results = run_all(reference, active, cases, progress)
     finally:
         for runner in active.values():
-            runner.close()
+            runner.deactivate()
     return _report(checkpoint, directory, opts, model, s, cases, ref, results, skipped, wanted, required)
 
 
