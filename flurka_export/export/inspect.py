@@ -89,28 +89,31 @@ STATE_PREFIX = "past_key_values."
 DTYPE_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.BFLOAT16: 2}
 
 
-def _state_summary(model: onnx.ModelProto) -> dict[str, Any] | None:
-    """The past inputs a generating model carries between calls, and their bytes per sequence: constant for
-    recurrent states, per token of context for a KV cache (a dim other than batch that is not fixed)."""
-    fixed_bytes = per_token_bytes = count = 0
+def state_tensors(model: onnx.ModelProto) -> list[dict[str, Any]]:
+    """Each past input a generating model carries between calls, with its bytes per sequence: constant for a
+    recurrent state (`fixed`), per token of context for a KV cache (a dim other than batch that is not fixed)."""
+    out = []
     for vi in model.graph.input:
-        if not vi.name.startswith(STATE_PREFIX):
-            continue
-        count += 1
-        dims = _dims(vi)[1:]  # the batch dim is per sequence by definition
-        size = DTYPE_BYTES.get(vi.type.tensor_type.elem_type, 4)
-        for d in dims:
-            size *= d if isinstance(d, int) else 1
-        if all(isinstance(d, int) for d in dims):
-            fixed_bytes += size
-        else:
-            per_token_bytes += size
-    if not count:
+        if vi.name.startswith(STATE_PREFIX):
+            dims = _dims(vi)[1:]  # the batch dim is per sequence by definition
+            size = DTYPE_BYTES.get(vi.type.tensor_type.elem_type, 4)
+            for d in dims:
+                size *= d if isinstance(d, int) else 1
+            out.append({"name": vi.name, "dtype": _dtype(vi), "shape": _dims(vi), "bytes": size,
+                        "fixed": all(isinstance(d, int) for d in dims)})
+    return out
+
+
+def _state_summary(model: onnx.ModelProto) -> dict[str, Any] | None:
+    """The past inputs in all (`state_tensors`), and the LinearAttention nodes that update them."""
+    tensors = state_tensors(model)
+    if not tensors:
         return None
     cores = collections.Counter(f"{n.domain or 'ai.onnx'}::{n.op_type}" for n in model.graph.node
                                 if n.op_type == "LinearAttention")
-    return {"inputs": count, "bytes_per_sequence": fixed_bytes, "bytes_per_context_token": per_token_bytes,
-            "linear_attention_nodes": dict(cores)}
+    return {"inputs": len(tensors), "bytes_per_sequence": sum(t["bytes"] for t in tensors if t["fixed"]),
+            "bytes_per_context_token": sum(t["bytes"] for t in tensors if not t["fixed"]),
+            "linear_attention_nodes": dict(cores), "tensors": tensors}
 
 
 def format_report(info: dict[str, Any]) -> str:

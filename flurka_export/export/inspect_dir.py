@@ -12,7 +12,6 @@ from ..models.exported import ExportedModel
 from .inspect import inspect_model
 
 PAST = re.compile(r"past_key_values\.(\d+)\.(.+)")
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "bool": 1}
 
 
 def inspect_directory(path: str | os.PathLike) -> dict[str, Any]:
@@ -49,17 +48,12 @@ def export_files(path: Path, merged: bool = True) -> list[Path]:
 
 
 def _layers(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The file's state tensors (inspect.state_tensors) grouped by layer, named within it."""
     layers: dict[int, list[dict[str, Any]]] = {}
-    for x in info["inputs"]:
-        m = PAST.fullmatch(x["name"])
+    for t in (info["state"] or {}).get("tensors", []):
+        m = PAST.fullmatch(t["name"])
         if m:
-            dims = x["shape"][1:]
-            fixed = all(isinstance(d, int) for d in dims)
-            size = DTYPE_BYTES.get(x["dtype"], 4)
-            for d in dims:
-                size *= d if isinstance(d, int) else 1
-            layers.setdefault(int(m.group(1)), []).append(
-                {"name": m.group(2), "dtype": x["dtype"], "shape": x["shape"], "bytes": size, "fixed": fixed})
+            layers.setdefault(int(m.group(1)), []).append({**t, "name": m.group(2)})
     return [{"layer": i, "tensors": layers[i]} for i in sorted(layers)]
 
 
