@@ -29,8 +29,8 @@ def inspect_directory(path: str | os.PathLike) -> dict[str, Any]:
 
 def export_files(path: Path, merged: bool = True) -> list[Path]:
     """The files of the export in this directory, in the family's order (what export wrote: other files are not
-    read), the merged ones with `merged`; ValueError in one line when no file of the directory is part of an export
-    directory."""
+    read), the merged ones with `merged`. ValueError in one line when no file of the directory is part of an export
+    directory, or when one of its parts is missing (a merged file is optional: exports before it lack it)."""
     path = Path(path)
     for f in sorted(path.glob("*.onnx")):
         try:
@@ -41,6 +41,9 @@ def export_files(path: Path, merged: bool = True) -> list[Path]:
         if spec is None or not spec.export_parts(exported.config):
             continue
         names = [n for _, n in spec.export_parts(exported.config)]
+        missing = [n for n in names if not (path / n).is_file()]
+        if missing:
+            raise ValueError(f"{path} has no {missing[0]}: a {spec.family} export directory holds {', '.join(names)}")
         names += [m[0] for m in spec.merged_parts(exported.config)] if merged else []
         return [path / n for n in names if (path / n).is_file()]
     raise ValueError(f"{path} is a directory with no exported model's files: inspect takes an ONNX file or an "

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..models import FlurkaConfig, seq2seq_io
 from .decoders import TorchDecoder
+from .options import GenerationError
 
 
 def right_aligned(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +133,11 @@ class OrtSeq2SeqDecoder(Seq2SeqPartsDecoder):
             merged = not (Path(directory) / seq2seq_io.DECODER_WITH_PAST_FILE).is_file()
         files = {"encoder": seq2seq_io.ENCODER_FILE, "merged": seq2seq_io.MERGED_FILE} if merged else \
             seq2seq_io.PART_FILES
+        missing = [f for f in files.values() if not (Path(directory) / f).is_file()]
+        if missing:
+            raise GenerationError(f"{directory} has no {missing[0]}: a seq2seq export directory holds "
+                                  f"{', '.join(seq2seq_io.PART_FILES.values())} (or {seq2seq_io.ENCODER_FILE} and "
+                                  f"{seq2seq_io.MERGED_FILE})")
         self.merged = merged
         self.sessions = {part: ort.InferenceSession(str(Path(directory) / f), opts, providers=run_on)
                          for part, f in files.items()}

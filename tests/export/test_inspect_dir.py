@@ -44,3 +44,18 @@ def test_a_causal_lm_file_passes_check(tmp_path, capsys):
                                      max_seq_len=16, low_rank=8, vocab_size=40))
     export_onnx(model, tmp_path / "lm.onnx")
     assert main(["inspect", str(tmp_path / "lm.onnx"), "--check"]) == 0
+
+
+def test_a_directory_missing_a_part_is_one_line_for_every_command(out, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "decoder_model.onnx").unlink()
+    want = f"{broken} has no decoder_model.onnx: a seq2seq export directory holds encoder_model.onnx, decoder_model.onnx"
+    for argv in (["inspect", str(broken)], ["generate", str(broken), "--prompt-ids", "1,2"],
+                 ["deploy", "triton", str(broken), "--backend", "python", "-o", str(tmp_path / "repo"), "--name", "m"]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert want in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "repo").exists()
