@@ -123,7 +123,7 @@ def served_files(model: str | os.PathLike) -> list[Path]:
     return [model]
 
 
-def _check(model: Path, name: str, max_batch: int, instances: int, threads: int, max_queue_delay_us: int) -> None:
+def _check(name: str, max_batch: int, instances: int, threads: int, max_queue_delay_us: int) -> None:
     if not name or "/" in name or name.startswith("."):
         raise DeployError(f"model name {name!r} must be a plain directory name")
     if max_batch < 1 or instances < 1 or threads < 0 or max_queue_delay_us < 0:
@@ -151,7 +151,7 @@ def write_python_repository(model: str | os.PathLike, repo: str | os.PathLike, n
     `string_fields` False: a generating model's repository declares no string field (see generate_repository)."""
     repo = Path(repo)
     parts = served_files(model)
-    _check(parts[0], name, max_batch, instances, threads, max_queue_delay_us)
+    _check(name, max_batch, instances, threads, max_queue_delay_us)
     exported = ExportedModel.read(parts[0])  # read once: I/O, metadata, external data
     proto = exported.proto
     inputs, outputs, _ = onnx_io(proto)
